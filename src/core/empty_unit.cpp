@@ -1,0 +1,1 @@
+// Compiled into a layer library that has no source files of its own yet.

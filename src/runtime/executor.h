@@ -1,0 +1,111 @@
+// The executor: walks a validated kernel path (kpath::Plan) and dispatches
+// exactly its steps on a backend. It owns the device buffers of the weights and
+// slots, the compiled pipelines and the recorded command lists; the decode
+// sequence (one token through every step, then sampling) is recorded once and
+// replayed for every token.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/result.h"
+#include "format/gguf.h"
+#include "kernel_path/plan.h"
+
+namespace kp::runtime {
+
+struct ExecutorOptions {
+  int64_t max_batch = 256;      // rows per prefill chunk
+  std::vector<uint32_t> layer_windows;  // sliding window per layer (0 = full)
+};
+
+// One dispatch as it ran, for traces and profiles.
+struct TraceEvent {
+  std::string op, kernel, entry, section;
+  int32_t layer = -1;
+  double ms = 0;
+};
+
+struct SamplingInput {
+  float temperature = 0;
+  uint32_t top_k = 0;
+  float top_p = 1;
+  float min_p = 0;
+  float repeat_penalty = 1;
+  float rand_u = 0;
+  std::span<const int32_t> history;  // most recent last; at most the history slot's rows are used
+};
+
+class Executor {
+ public:
+  static Result<std::unique_ptr<Executor>> create(const kpath::Plan& plan, const format::GgufFile& model,
+                                                  backend::Backend& backend, ExecutorOptions options);
+  ~Executor();
+
+  // Runs tokens at positions pos()..pos()+n through the forward steps (prefill
+  // in chunks, or the decode sequence for a single token) and appends them to
+  // the KV cache. Afterwards the logits slot holds the last token's logits.
+  Status forward(std::span<const int32_t> tokens);
+  // Downloads the last forward's logits [n_vocab].
+  Result<std::vector<float>> logits();
+  // Runs the sampling steps on the current logits; returns the chosen token.
+  Result<int32_t> sample(const SamplingInput& s);
+  // forward() of one token followed by the sampling steps, in one submission.
+  Result<int32_t> decode_and_sample(int32_t token, const SamplingInput& s);
+
+  uint32_t pos() const { return pos_; }
+  void reset() { pos_ = 0; }
+  uint32_t ctx() const { return static_cast<uint32_t>(plan_.ctx); }
+
+  // Per-dispatch device timings for the following calls (slower: no replay
+  // batching on some backends). Events of the calls since enable/clear.
+  void set_tracing(bool on) { tracing_ = on; }
+  const std::vector<TraceEvent>& trace() const { return trace_; }
+  void clear_trace() { trace_.clear(); }
+
+  // Dispatches per decoded token (forward + sampling) and weight bytes on device.
+  size_t decode_dispatches() const;
+  uint64_t weight_bytes() const { return weight_bytes_; }
+  backend::Backend& backend() { return backend_; }
+  const kpath::Plan& plan() const { return plan_; }
+
+ private:
+  Executor(const kpath::Plan& plan, backend::Backend& backend, ExecutorOptions options);
+  struct Recorded {
+    backend::CommandListId list = 0;
+    std::vector<const kpath::PlannedStep*> steps;
+  };
+  Status upload_weights(const format::GgufFile& model);
+  Status create_slots();
+  Result<backend::PipelineId> pipeline_for(const kpath::PlannedStep& step);
+  Result<Recorded> record(const std::vector<const kpath::PlannedStep*>& steps, int64_t rows);
+  Result<const Recorded*> forward_list(int64_t rows);
+  Result<const Recorded*> decode_sampling_list();
+  Result<const Recorded*> sampling_list();
+  Status submit(const Recorded& rec, const KpParams& params);
+  Status write_tokens(std::span<const int32_t> tokens, uint32_t pos0);
+  KpParams params_for(uint32_t n_tokens, const SamplingInput* s);
+  Status write_history(const SamplingInput& s, uint32_t* n_history);
+
+  const kpath::Plan& plan_;
+  backend::Backend& backend_;
+  ExecutorOptions options_;
+  std::map<std::string, backend::BufferId> weight_buffers_;
+  std::map<std::string, uint64_t> weight_sizes_;
+  std::map<std::string, backend::BufferId> slot_buffers_;
+  std::map<std::string, backend::PipelineId> pipelines_;  // by key text
+  std::vector<const kpath::PlannedStep*> prefill_forward_, decode_forward_, sampling_steps_;
+  std::map<int64_t, Recorded> forward_lists_;  // by rows
+  std::unique_ptr<Recorded> decode_sampling_, sampling_;
+  uint32_t pos_ = 0;
+  bool tracing_ = false;
+  std::vector<TraceEvent> trace_;
+  uint64_t weight_bytes_ = 0;
+};
+
+}  // namespace kp::runtime
