@@ -1,9 +1,66 @@
-// Placeholder until the subcommand lands; replaced by its implementation.
+// `kpath devices`: the devices this build can run on. Every Vulkan device with
+// the index `--device` takes (name, type, driver, memory, the kernel features
+// "f16", "subgroups", "int_dot"), then the CPU backend. Missing drivers are
+// reported, not errors: the CPU backend is always there.
+#include <fmt/format.h>
+
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
 #include "commands.h"
+#ifdef KP_HAVE_VULKAN
+#include "backend/vulkan/vulkan_backend.h"
+#endif
 
 namespace kp::cli {
-void add_devices_command(CLI::App& app, int* exit_code) {
-  auto* sub = app.add_subcommand("devices", "(not yet available)");
-  sub->callback([exit_code] { *exit_code = report_error(Error{"this subcommand is not yet available"}); });
+namespace {
+
+std::string gib(uint64_t bytes) { return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1ull << 30)); }
+
+std::string feature_list(const backend::DeviceInfo& d) {
+  std::string out;
+  for (const auto& f : d.features) out += (out.empty() ? "" : ", ") + f;
+  return out.empty() ? "none" : out;
 }
+
+void print_vulkan() {
+#ifdef KP_HAVE_VULKAN
+  auto devices = backend::list_vulkan_devices();
+  if (!devices.ok()) {
+    fmt::print("Vulkan: unavailable: {}\n", devices.error().message);
+    return;
+  }
+  fmt::print("Vulkan devices ({}):\n", devices->size());
+  for (size_t i = 0; i < devices->size(); ++i) {
+    const backend::DeviceInfo& d = (*devices)[i];
+    fmt::print("  {}: {}\n", i, d.name);
+    fmt::print("     type:     {}{}\n", d.arch, d.is_software ? " (software: chosen only when no GPU is present)" : "");
+    fmt::print("     driver:   {}\n", d.driver);
+    fmt::print("     memory:   {} device-local\n", gib(d.memory_bytes));
+    fmt::print("     features: {}\n", feature_list(d));
+  }
+  if (devices->empty()) fmt::print("  none (install a driver, or Mesa lavapipe for a software device)\n");
+#else
+  fmt::print("Vulkan: not in this build (Vulkan headers or shaderc were not found at configure time)\n");
+#endif
+}
+
+void print_cpu() {
+  const auto cpu = backend::make_cpu_backend();
+  const backend::DeviceInfo& d = cpu->info();
+  fmt::print("CPU backend: {} [{}], reference kernels\n", d.name, d.arch);
+}
+
+}  // namespace
+
+void add_devices_command(CLI::App& app, int* exit_code) {
+  auto* sub = app.add_subcommand("devices", "List the devices kpath can run on (Vulkan, CPU)");
+  sub->callback([exit_code] {
+    print_vulkan();
+    print_cpu();
+    *exit_code = 0;
+  });
+}
+
 }  // namespace kp::cli

@@ -3,10 +3,11 @@
 // The reader never trusts the file: every count, length, offset and size is
 // bounded by the file's size before anything is allocated or read, and every
 // error names the field and what was expected, e.g.
-//   "model.gguf: tensor 'blk.0.attn_q.weight': data [4096, 8192) lies outside the data section (size 6000)".
+//   "model.gguf: tensor 3 'blk.0.attn_q.weight': data [4096, 8192) lies outside the data section (6000 bytes)".
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -27,12 +28,19 @@ enum class GgufValueType : uint32_t {
 
 struct GgufArray;
 
+// "uint32", "string", "array", ... as gguf-py names them; "type N" for an undefined N.
+std::string value_type_name(GgufValueType t);
+// True for the 13 value types GGUF defines.
+bool is_value_type(uint32_t raw);
+
 // One metadata value. Arrays may nest (an array of arrays).
 struct GgufValue {
   GgufValueType type = GgufValueType::UINT32;
   std::variant<uint64_t, int64_t, double, bool, std::string, std::shared_ptr<GgufArray>> v;
 
-  // Typed accessors: nullopt-like failure is an Error naming `key`.
+  // Storage: UINT8..UINT64 -> uint64_t, INT8..INT64 -> int64_t, FLOAT32/64 ->
+  // double, BOOL -> bool, STRING -> std::string, ARRAY -> shared GgufArray.
+  // Typed accessors: a value of the wrong type or range is an Error naming `key`.
   bool is_integer() const;
   bool is_float() const;
   Result<uint64_t> as_u64(std::string_view key) const;  // any integer type, >= 0
@@ -42,12 +50,19 @@ struct GgufValue {
   Result<std::string> as_string(std::string_view key) const;
   const GgufArray* as_array() const;  // nullptr if not an array
 
+  static GgufValue u8(uint8_t x);
+  static GgufValue i8(int8_t x);
+  static GgufValue u16(uint16_t x);
+  static GgufValue i16(int16_t x);
   static GgufValue u32(uint32_t x);
   static GgufValue i32(int32_t x);
   static GgufValue u64(uint64_t x);
+  static GgufValue i64(int64_t x);
   static GgufValue f32(float x);
+  static GgufValue f64(double x);
   static GgufValue boolean(bool x);
   static GgufValue string(std::string s);
+  // Every element must have type `elem_type` (checked).
   static GgufValue array(GgufValueType elem_type, std::vector<GgufValue> elems);
 };
 
@@ -96,6 +111,7 @@ class GgufFile {
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   const GgufTensorInfo* tensor(std::string_view name) const;
   uint64_t data_offset() const { return data_offset_; }
+  uint64_t data_size() const { return file_->size() > data_offset_ ? file_->size() - data_offset_ : 0; }
   uint64_t file_size() const { return file_->size(); }
   std::shared_ptr<const MappedFile> file() const { return file_; }
 
@@ -110,11 +126,24 @@ class GgufFile {
   std::map<std::string, size_t, std::less<>> tensor_index_;
 };
 
+// Limits the reader enforces beyond "fits in the file".
+inline constexpr uint64_t kGgufMaxAlignment = 1u << 20;  // general.alignment <= 1 MiB
+inline constexpr int kGgufMaxArrayDepth = 8;             // arrays of arrays of ...
+inline constexpr uint32_t kGgufMaxDims = 4;
+// Array elements in all metadata together. Each element is one GgufValue
+// (~48 bytes) even when it takes one byte in the file, so this keeps a hostile
+// file from turning its size into 48 times as much memory. Real files hold
+// about a million (three vocabulary arrays, BPE merges).
+inline constexpr uint64_t kGgufMaxMetadataValues = 1ull << 24;
+
 // Writes GGUF v3. Tensors are added with their bytes already in the target type.
+// Output is deterministic: keys and tensors in insertion order, each tensor's
+// data at the next aligned offset, zero padding.
 class GgufWriter {
  public:
   void set(std::string key, GgufValue value);  // replaces an existing key
-  void set_alignment(uint32_t alignment);       // also writes general.alignment
+  // A power of two <= kGgufMaxAlignment (checked); also writes general.alignment.
+  void set_alignment(uint32_t alignment);
   // dims as in GGUF (ne[0] first). data.size() must equal the type's byte size.
   Status add_tensor(std::string name, GgmlType type, std::vector<uint64_t> dims,
                     std::vector<uint8_t> data);
@@ -122,6 +151,9 @@ class GgufWriter {
   std::vector<uint8_t> to_bytes() const;
 
  private:
+  // Emits the file in order: header, metadata, tensor infos, padded data.
+  void serialize(const std::function<void(std::span<const uint8_t>)>& emit) const;
+
   struct Tensor {
     std::string name;
     GgmlType type;

@@ -50,9 +50,12 @@ struct PlannedStep {
   const KernelImpl* impl = nullptr;  // nullptr only for backends with built-in impls missing
   std::string entry;
   std::vector<PlannedBinding> bindings;  // in the kernel's binding order
-  std::map<std::string, Dim> symbols;    // shape symbols (T-relative dims)
+  // Every shape symbol of the step's bindings, plus "CTX" and "T": the rows
+  // the step runs on, Dim{1, true} (the batch) or a number (1 for the steps
+  // on the last row's logits, and for sampling).
+  std::map<std::string, Dim> symbols;
   std::map<std::string, std::string> constant_overrides;  // step constants for this backend
-  std::string location;                  // "decode.steps[7]" (+ " at layer 5")
+  std::string location;                  // "decode.steps[7] (layer 5)", "postLayer[1]"
 };
 
 struct Plan {

@@ -1,11 +1,12 @@
 // A kernel path as written in JSON (a superset of the seed's schema), parsed but
-// not yet checked against a model, registry or device (validate.h does that).
+// not yet checked against a model, registry or device (plan.h: validate_path).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -36,7 +37,8 @@ struct LayerOverride {
   std::vector<uint32_t> layers;
   std::optional<std::vector<Step>> decode;   // "decode" or "steps" (both phases)
   std::optional<std::vector<Step>> prefill;
-  std::string location;
+  bool both_phases = false;                  // written as "steps"
+  std::string location;                      // "layerOverrides[0]"
 };
 
 struct KernelPath {
@@ -55,14 +57,25 @@ struct KernelPath {
   std::vector<Step> post_layer;
   std::vector<Step> sampling;
   std::vector<LayerOverride> layer_overrides;
-  std::string source;                       // file path, or "builtin:<id>"
+  std::string source;                       // the file it was read from (names it in errors)
 
-  // The steps layer `layer` runs in a phase, after overrides.
+  // The steps layer `layer` runs in a phase, after overrides. An override's
+  // decode steps also replace the layer's prefill steps when the path gives
+  // no prefill steps of its own (prefill then follows decode everywhere).
   const std::vector<Step>& layer_steps(uint32_t layer, bool prefill) const;
 };
 
 // Parses a path document. Errors name `origin` and the JSON location, and for
 // unknown fields suggest the closest known one ("did you mean 'constants'?").
+// Every problem found is reported, one per line, each as "<origin>: <location>: <what>".
 Result<KernelPath> parse_kernel_path(const std::string& text, const std::string& origin);
+
+// The path as a JSON document in the format parse_kernel_path reads (2-space
+// indent): parsing it again gives the same path. Defaults are written out
+// except a prefill that follows decode.
+std::string kernel_path_to_json(const KernelPath& path);
+
+// True for ids kernel paths may use: letters, digits, '-', '_' and '.'.
+bool is_valid_path_id(std::string_view id);
 
 }  // namespace kp::kpath

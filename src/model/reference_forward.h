@@ -37,6 +37,7 @@ class ReferenceModel {
   Result<std::vector<float>> forward(const std::vector<int32_t>& tokens, bool all_logits);
 
   uint32_t pos() const { return pos_; }
+  uint32_t n_ctx() const { return n_ctx_; }
   void reset() { pos_ = 0; }
   const Gemma2Config& config() const { return cfg_; }
 

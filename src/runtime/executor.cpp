@@ -42,6 +42,7 @@ Executor::Executor(const kpath::Plan& plan, backend::Backend& backend, ExecutorO
 
 Executor::~Executor() {
   for (auto& [rows, rec] : forward_lists_) backend_.destroy_command_list(rec.list);
+  for (auto& [key, rec] : step_lists_) backend_.destroy_command_list(rec.list);
   if (decode_sampling_) backend_.destroy_command_list(decode_sampling_->list);
   if (sampling_) backend_.destroy_command_list(sampling_->list);
   for (auto& [name, id] : weight_buffers_) backend_.destroy_buffer(id);
@@ -321,6 +322,48 @@ Result<int32_t> Executor::decode_and_sample(int32_t token, const SamplingInput& 
   int32_t next = 0;
   KP_TRY_STATUS(backend_.read_buffer(slot_buffers_.at("token_ids"), 0, &next, sizeof next));
   return next;
+}
+
+Status Executor::begin_batch(std::span<const int32_t> tokens) {
+  if (tokens.empty() || static_cast<int64_t>(tokens.size()) > options_.max_batch) {
+    return make_error("a batch holds 1 to {} tokens, got {}", options_.max_batch, tokens.size());
+  }
+  if (pos_ + tokens.size() > static_cast<uint64_t>(plan_.ctx)) {
+    return make_error("{} tokens at position {} exceed the context size {}", tokens.size(), pos_, plan_.ctx);
+  }
+  return write_tokens(tokens, pos_);
+}
+
+Status Executor::run_step(const kpath::PlannedStep& step, int64_t rows, const SamplingInput* s) {
+  auto key = std::make_pair(&step, rows);
+  auto it = step_lists_.find(key);
+  if (it == step_lists_.end()) {
+    KP_TRY(Recorded rec, record({&step}, rows));
+    it = step_lists_.emplace(key, std::move(rec)).first;
+  }
+  KpParams p = params_for(static_cast<uint32_t>(rows), s);
+  if (s != nullptr) KP_TRY_STATUS(write_history(*s, &p.n_history));
+  return submit(it->second, p);
+}
+
+uint64_t Executor::slot_bytes(const std::string& name, int64_t rows) const {
+  const kpath::SlotInfo& slot = plan_.slots.at(name);
+  const int64_t slot_rows = slot.persistent ? slot.rows.value : slot.rows.eval(rows);
+  return static_cast<uint64_t>(slot_rows * slot.cols) * dtype_bytes(slot.dtype);
+}
+
+Result<std::vector<uint8_t>> Executor::read_slot(const std::string& name, int64_t rows) {
+  auto it = slot_buffers_.find(name);
+  if (it == slot_buffers_.end()) return make_error("no slot '{}'", name);
+  std::vector<uint8_t> out(slot_bytes(name, rows));
+  KP_TRY_STATUS(backend_.read_buffer(it->second, 0, out.data(), out.size()));
+  return out;
+}
+
+Status Executor::write_slot(const std::string& name, const std::vector<uint8_t>& bytes) {
+  auto it = slot_buffers_.find(name);
+  if (it == slot_buffers_.end()) return make_error("no slot '{}'", name);
+  return backend_.write_buffer(it->second, 0, bytes.data(), bytes.size());
 }
 
 size_t Executor::decode_dispatches() const { return decode_forward_.size() + sampling_steps_.size(); }

@@ -68,6 +68,21 @@ class Executor {
   const std::vector<TraceEvent>& trace() const { return trace_; }
   void clear_trace() { trace_.clear(); }
 
+  // Step-by-step execution (kpath verify): the forward steps of a phase, each
+  // run as its own submission so that slots can be read between steps.
+  const std::vector<const kpath::PlannedStep*>& forward_steps(int64_t rows) const {
+    return rows == 1 ? decode_forward_ : prefill_forward_;
+  }
+  const std::vector<const kpath::PlannedStep*>& sampling_steps() const { return sampling_steps_; }
+  // Writes token ids and positions for a batch at pos(); run the steps; then end_batch.
+  Status begin_batch(std::span<const int32_t> tokens);
+  Status run_step(const kpath::PlannedStep& step, int64_t rows, const SamplingInput* s = nullptr);
+  void end_batch(int64_t rows) { pos_ += static_cast<uint32_t>(rows); }
+  // Bytes a slot holds for a batch of `rows` rows; raw contents.
+  uint64_t slot_bytes(const std::string& slot, int64_t rows) const;
+  Result<std::vector<uint8_t>> read_slot(const std::string& slot, int64_t rows);
+  Status write_slot(const std::string& slot, const std::vector<uint8_t>& bytes);
+
   // Dispatches per decoded token (forward + sampling) and weight bytes on device.
   size_t decode_dispatches() const;
   uint64_t weight_bytes() const { return weight_bytes_; }
@@ -102,6 +117,7 @@ class Executor {
   std::vector<const kpath::PlannedStep*> prefill_forward_, decode_forward_, sampling_steps_;
   std::map<int64_t, Recorded> forward_lists_;  // by rows
   std::unique_ptr<Recorded> decode_sampling_, sampling_;
+  std::map<std::pair<const kpath::PlannedStep*, int64_t>, Recorded> step_lists_;
   uint32_t pos_ = 0;
   bool tracing_ = false;
   std::vector<TraceEvent> trace_;

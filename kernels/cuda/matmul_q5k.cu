@@ -1,0 +1,21 @@
+// matmul_q5k.cu: y[t, n] = sum_k x[t, k] * W[n, k], W stored as Q5_K (176-byte super-blocks of 256) and
+// decoded inside the kernel (logical kernel matmul_q5k).
+//   bindings   x [T, K] f32, w [N, K] Q5_K bytes, y [T, N] f32
+//   constants  K, N; for main: ROWS output rows per warp group, WARPS warps per
+//              block, KSPLIT warps sharing a group's rows (long rows)
+//   entries    main: matrix-vector per token (matvec.cuh), grid (cdiv(N, ROWS * (WARPS / KSPLIT)), T)
+//              gemm: 64 x 64 tiles (gemm.cuh), grid (cdiv(N, 64), cdiv(T, 64))
+//   tests      tests/cuda/cuda_ops_test.cpp (both entries against the CPU backend),
+//              tests/cuda/nvrtc_compile_test.cpp (compiles, no spills)
+#include "gemm.cuh"
+#include "matvec.cuh"
+
+extern "C" __global__ void __launch_bounds__(32 * WARPS)
+    matmul_q5k_main(const KpParams* params, KpStepParams step, const float* x, const uint8_t* w, float* y) {
+  kp_matvec<KpWeightQ5_K, K, N, ROWS, WARPS, KSPLIT>(x, w, y);
+}
+
+extern "C" __global__ void __launch_bounds__(KP_GEMM_THREADS)
+    matmul_q5k_gemm(const KpParams* params, KpStepParams step, const float* x, const uint8_t* w, float* y) {
+  kp_gemm<KpWeightQ5_K, K, N, false>(params, x, w, nullptr, y);
+}

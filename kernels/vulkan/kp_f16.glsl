@@ -1,0 +1,42 @@
+// kp_f16.glsl: F16 weights, row-major [rows, KP_ROW_ELEMS] halves read as
+// 32-bit words (no 16-bit storage feature needed). Rows of a multiple of 8
+// halves are read 4 words at a time; other widths element by element.
+// Expects: KP_ROW_ELEMS, uint kp_w4(uint m, uint i), float kp_x(uint i)
+// (not needed with KP_DEQUANT_ONLY, which leaves out kp_unit_dot).
+// Provides: KP_UNIT, kp_unit_dot, kp_dequant8 (see kp_matvec.glsl).
+#ifndef KP_F16_GLSL
+#define KP_F16_GLSL
+
+#define KP_UNIT 8u
+
+float kp_f16_at(uint m, uint e) { return unpackHalf2x16(kp_w4(m, e >> 1u) >> ((e & 1u) * 16u)).x; }
+
+// Weights 8u..8u+7 of `row` (fewer at the end of a row whose width is not a
+// multiple of 8; missing ones are 0).
+void kp_dequant8(uint m, uint row, uint k, out float v[8]) {
+  const uint e = row * KP_ROW_ELEMS + k;
+  if (KP_ROW_ELEMS % 8u == 0u) {
+    for (uint i = 0u; i < 4u; ++i) {
+      const vec2 p = unpackHalf2x16(kp_w4(m, e / 2u + i));
+      v[2u * i] = p.x;
+      v[2u * i + 1u] = p.y;
+    }
+  } else {
+    for (uint i = 0u; i < 8u; ++i) v[i] = k + i < KP_ROW_ELEMS ? kp_f16_at(m, e + i) : 0.0;
+  }
+}
+
+#ifndef KP_DEQUANT_ONLY
+float kp_unit_dot(uint m, uint row, uint u, uint xo) {
+  float v[8];
+  kp_dequant8(m, row, 8u * u, v);
+  const uint c = xo + 8u * u;
+  float acc = 0.0;
+  for (uint i = 0u; i < 8u; ++i) {
+    if (KP_ROW_ELEMS % 8u == 0u || 8u * u + i < KP_ROW_ELEMS) acc += v[i] * kp_x(c + i);
+  }
+  return acc;
+}
+#endif  // KP_DEQUANT_ONLY
+
+#endif  // KP_F16_GLSL

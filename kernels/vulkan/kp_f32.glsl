@@ -1,0 +1,31 @@
+// kp_f32.glsl: F32 weights, row-major [rows, KP_ROW_ELEMS] read as 32-bit words.
+// Expects: KP_ROW_ELEMS, uint kp_w4(uint m, uint i), float kp_x(uint i)
+// (not needed with KP_DEQUANT_ONLY, which leaves out kp_unit_dot).
+// Provides: KP_UNIT, kp_unit_dot, kp_dequant8 (see kp_matvec.glsl).
+#ifndef KP_F32_GLSL
+#define KP_F32_GLSL
+
+#define KP_UNIT 4u
+
+// Weights k..k+7 of `row`; those past the end of the row are 0.
+void kp_dequant8(uint m, uint row, uint k, out float v[8]) {
+  const uint e = row * KP_ROW_ELEMS + k;
+  for (uint i = 0u; i < 8u; ++i) {
+    v[i] = (KP_ROW_ELEMS % 8u == 0u || k + i < KP_ROW_ELEMS) ? uintBitsToFloat(kp_w4(m, e + i)) : 0.0;
+  }
+}
+
+#ifndef KP_DEQUANT_ONLY
+// Dot of weights 4u..4u+3 of `row` with x.
+float kp_unit_dot(uint m, uint row, uint u, uint xo) {
+  const uint e = row * KP_ROW_ELEMS + 4u * u;
+  const uint c = xo + 4u * u;
+  float acc = 0.0;
+  for (uint i = 0u; i < 4u; ++i) {
+    if (KP_ROW_ELEMS % 4u == 0u || 4u * u + i < KP_ROW_ELEMS) acc += uintBitsToFloat(kp_w4(m, e + i)) * kp_x(c + i);
+  }
+  return acc;
+}
+#endif  // KP_DEQUANT_ONLY
+
+#endif  // KP_F32_GLSL

@@ -1,0 +1,140 @@
+// CPU reference kernels of the attention block: rope_neox and attention
+// (causal GQA with logit softcap and sliding window, appending the batch's
+// k, v rows to the caches), exactly as docs/kernels.md defines them. Dot
+// products, softmax and the weighted sum of v are computed in double.
+// Tests: tests/runtime/cpu_kernels_test.cpp, tests/runtime/op_harness_test.cpp.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "backend/cpu/cpu_kernel.h"
+
+namespace kp::backend::cpu {
+namespace {
+
+// x [T, C], positions [T, 1] i32, y [T, C] (may alias x). For each head of
+// HEAD_DIM = D and i < D/2, (x[i], x[i + D/2]) is rotated by
+// theta = positions[t] * pow(THETA, -2i/D), theta computed in f32 as the
+// docs define it; its cos/sin and the rotation are computed in double.
+Status rope_neox(const KernelCall& c) {
+  const int64_t t_rows = c.rows();
+  KP_TRY(const int64_t cols, c.dim("C"));
+  KP_TRY(const int64_t d, c.dim("HEAD_DIM"));
+  KP_TRY(const float base, c.f32_constant("THETA"));
+  if (d <= 0 || d % 2 != 0 || cols % d != 0) {
+    return c.error(fmt::format("C = {} is not a whole number of heads of even HEAD_DIM = {}", cols, d));
+  }
+  KP_TRY(const float* x, c.in_f32(0, t_rows * cols));
+  KP_TRY(const int32_t* positions, c.in_i32(1, t_rows));
+  KP_TRY(float* y, c.out_f32(2, t_rows * cols));
+  const int64_t half = d / 2;
+  std::vector<float> inv_freq(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    inv_freq[i] = std::pow(base, -2.0f * static_cast<float>(i) / static_cast<float>(d));
+  }
+  c.pool().parallel_for(t_rows, 4, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float pos = static_cast<float>(positions[t]);
+      for (int64_t i = 0; i < half; ++i) {
+        const float theta = pos * inv_freq[i];
+        const double cs = std::cos(static_cast<double>(theta));
+        const double sn = std::sin(static_cast<double>(theta));
+        for (int64_t h = 0; h < cols / d; ++h) {
+          const int64_t at = t * cols + h * d + i;
+          const double a = x[at];
+          const double b = x[at + half];
+          y[at] = static_cast<float>(a * cs - b * sn);
+          y[at + half] = static_cast<float>(a * sn + b * cs);
+        }
+      }
+    }
+  });
+  return {};
+}
+
+// q [T, QC], k [T, KC], v [T, KC], o [T, QC], k_cache [CTX, KC], v_cache [CTX, KC]
+// with QC = N_HEAD * HEAD_DIM, KC = N_HEAD_KV * HEAD_DIM. Row t is at position
+// p = pos0 + t; query head h reads KV head h / (N_HEAD / N_HEAD_KV) at positions
+// j <= p (and p - j < window when step.window > 0): s = SCALE * q·k, softcapped
+// when SOFTCAP > 0, softmax, o = sum softmax_j * v_j. Keys of the batch come from
+// k, v; earlier ones from the caches. The batch's k, v rows are copied into the
+// caches at rows pos0 .. pos0 + T - 1.
+Status attention(const KernelCall& c) {
+  const int64_t t_rows = c.rows();
+  KP_TRY(const int64_t d, c.dim("HEAD_DIM"));
+  KP_TRY(const int64_t n_head, c.dim("N_HEAD"));
+  KP_TRY(const int64_t n_head_kv, c.dim("N_HEAD_KV"));
+  KP_TRY(const int64_t ctx, c.dim("CTX"));
+  KP_TRY(const float scale, c.f32_constant("SCALE"));
+  KP_TRY(const float softcap, c.f32_constant("SOFTCAP"));
+  if (d <= 0 || n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv != 0) {
+    return c.error(fmt::format("N_HEAD = {} is not a multiple of N_HEAD_KV = {} (HEAD_DIM = {})", n_head,
+                               n_head_kv, d));
+  }
+  const int64_t pos0 = c.params().pos0;
+  if (pos0 + t_rows > ctx) {
+    return c.error(fmt::format("rows {} .. {} do not fit the {} cache rows", pos0, pos0 + t_rows - 1, ctx));
+  }
+  const int64_t qc = n_head * d;
+  const int64_t kc = n_head_kv * d;
+  KP_TRY(const float* q, c.in_f32(0, t_rows * qc));
+  KP_TRY(const float* k, c.in_f32(1, t_rows * kc));
+  KP_TRY(const float* v, c.in_f32(2, t_rows * kc));
+  KP_TRY(float* o, c.out_f32(3, t_rows * qc));
+  KP_TRY(float* k_cache, c.out_f32(4, ctx * kc));
+  KP_TRY(float* v_cache, c.out_f32(5, ctx * kc));
+  const int64_t window = c.step().window;
+  const int64_t group = n_head / n_head_kv;
+
+  c.pool().parallel_for(t_rows * n_head, 1, [&](int64_t i0, int64_t i1) {
+    std::vector<double> s;
+    std::vector<double> acc(static_cast<size_t>(d));
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = i / n_head;
+      const int64_t h = i % n_head;
+      const int64_t p = pos0 + t;
+      const int64_t j0 = window > 0 ? std::max<int64_t>(0, p - window + 1) : 0;
+      const int64_t kv_off = (h / group) * d;
+      auto key = [&](int64_t j) { return j >= pos0 ? k + (j - pos0) * kc + kv_off : k_cache + j * kc + kv_off; };
+      auto val = [&](int64_t j) { return j >= pos0 ? v + (j - pos0) * kc + kv_off : v_cache + j * kc + kv_off; };
+      const float* qr = q + t * qc + h * d;
+      s.assign(static_cast<size_t>(p - j0 + 1), 0.0);
+      double s_max = -INFINITY;
+      for (int64_t j = j0; j <= p; ++j) {
+        const float* kr = key(j);
+        double dot = 0;
+        for (int64_t e = 0; e < d; ++e) dot += static_cast<double>(qr[e]) * static_cast<double>(kr[e]);
+        double score = static_cast<double>(scale) * dot;
+        if (softcap > 0) score = static_cast<double>(softcap) * std::tanh(score / static_cast<double>(softcap));
+        s[j - j0] = score;
+        s_max = std::max(s_max, score);
+      }
+      double sum = 0;
+      for (double& x : s) {
+        x = std::exp(x - s_max);
+        sum += x;
+      }
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t j = j0; j <= p; ++j) {
+        const float* vr = val(j);
+        const double w = s[j - j0] / sum;
+        for (int64_t e = 0; e < d; ++e) acc[e] += w * static_cast<double>(vr[e]);
+      }
+      float* orow = o + t * qc + h * d;
+      for (int64_t e = 0; e < d; ++e) orow[e] = static_cast<float>(acc[e]);
+    }
+  });
+  // Append after reading, so that earlier cache rows are read as they were.
+  std::copy(k, k + t_rows * kc, k_cache + pos0 * kc);
+  std::copy(v, v + t_rows * kc, v_cache + pos0 * kc);
+  return {};
+}
+
+}  // namespace
+
+void add_attention_kernels(std::vector<CpuKernel>& out) {
+  out.push_back(CpuKernel{"rope_neox", {"x", "positions", "y"}, {{"main", &rope_neox}}});
+  out.push_back(CpuKernel{"attention", {"q", "k", "v", "o", "k_cache", "v_cache"}, {{"main", &attention}}});
+}
+
+}  // namespace kp::backend::cpu

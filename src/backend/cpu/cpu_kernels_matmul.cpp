@@ -1,0 +1,107 @@
+// CPU reference kernels over weight matrices: embed_*, matmul_*, ffn_gate_up_*
+// for every weight type (F32, F16, Q8_0, Q4_K, Q5_K, Q6_K). Each weight row is
+// dequantized with format::dequantize into f32, dot products accumulate in
+// double and are rounded to f32 once. Output rows are split over the pool.
+// Bindings and constants: kernels/registry.json. Tests:
+// tests/runtime/cpu_kernels_test.cpp, tests/runtime/op_harness_test.cpp.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "backend/cpu/cpu_kernel.h"
+
+namespace kp::backend::cpu {
+namespace {
+
+double dot(const float* a, const float* b, int64_t n) {
+  double acc = 0;
+  for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+  return acc;
+}
+
+// Output rows per task: enough work to amortize the hand-off.
+int64_t row_grain(int64_t cols, int64_t t) { return std::max<int64_t>(1, 65536 / std::max<int64_t>(1, cols * t)); }
+
+// ids [T, 1] i32, table [V, E], y [T, E] f32:  y[t, :] = table[ids[t], :] * SCALE.
+Status embed(const KernelCall& c) {
+  const int64_t t_rows = c.rows();
+  KP_TRY(const int64_t e, c.dim("E"));
+  KP_TRY(const float scale, c.f32_constant("SCALE"));
+  KP_TRY(const int32_t* ids, c.in_i32(0, t_rows));
+  // V is a shape symbol when the dispatch names it, else the table's row count.
+  auto v = c.dim("V");
+  KP_TRY(const WeightView table, c.weight(1, v.ok() ? *v : -1, e));
+  KP_TRY(float* y, c.out_f32(2, t_rows * e));
+  for (int64_t t = 0; t < t_rows; ++t) {
+    if (ids[t] < 0 || ids[t] >= table.rows) {
+      return c.error(fmt::format("ids[{}] = {} is outside the table's {} rows", t, ids[t], table.rows));
+    }
+  }
+  c.pool().parallel_for(t_rows, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* row = y + t * e;
+      table.dequantize_row(ids[t], row);
+      for (int64_t i = 0; i < e; ++i) row[i] *= scale;  // one f32 product, exactly rounded
+    }
+  });
+  return {};
+}
+
+// x [T, K] f32, w [N, K], y [T, N] f32:  y[t, n] = sum_k x[t, k] * w[n, k].
+Status matmul(const KernelCall& c) {
+  const int64_t t_rows = c.rows();
+  KP_TRY(const int64_t k, c.dim("K"));
+  KP_TRY(const int64_t n, c.dim("N"));
+  KP_TRY(const float* x, c.in_f32(0, t_rows * k));
+  KP_TRY(const WeightView w, c.weight(1, n, k));
+  KP_TRY(float* y, c.out_f32(2, t_rows * n));
+  c.pool().parallel_for(n, row_grain(k, t_rows), [&](int64_t n0, int64_t n1) {
+    std::vector<float> row(static_cast<size_t>(k));
+    for (int64_t r = n0; r < n1; ++r) {
+      w.dequantize_row(r, row.data());
+      for (int64_t t = 0; t < t_rows; ++t) y[t * n + r] = static_cast<float>(dot(x + t * k, row.data(), k));
+    }
+  });
+  return {};
+}
+
+// x [T, E] f32, gate [F, E], up [F, E], y [T, F] f32:
+//   y[t, f] = gelu_tanh(x[t]·gate[f]) * (x[t]·up[f]).
+Status ffn_gate_up(const KernelCall& c) {
+  const int64_t t_rows = c.rows();
+  KP_TRY(const int64_t e, c.dim("E"));
+  KP_TRY(const int64_t f, c.dim("F"));
+  KP_TRY(const float* x, c.in_f32(0, t_rows * e));
+  KP_TRY(const WeightView gate, c.weight(1, f, e));
+  KP_TRY(const WeightView up, c.weight(2, f, e));
+  KP_TRY(float* y, c.out_f32(3, t_rows * f));
+  c.pool().parallel_for(f, row_grain(2 * e, t_rows), [&](int64_t f0, int64_t f1) {
+    std::vector<float> g_row(static_cast<size_t>(e)), u_row(static_cast<size_t>(e));
+    for (int64_t r = f0; r < f1; ++r) {
+      gate.dequantize_row(r, g_row.data());
+      up.dequantize_row(r, u_row.data());
+      for (int64_t t = 0; t < t_rows; ++t) {
+        const double g = dot(x + t * e, g_row.data(), e);
+        const double u = dot(x + t * e, u_row.data(), e);
+        y[t * f + r] = static_cast<float>(gelu_tanh(g) * u);
+      }
+    }
+  });
+  return {};
+}
+
+}  // namespace
+
+void add_matmul_kernels(std::vector<CpuKernel>& out) {
+  for (const char* type : {"f32", "f16", "q8_0", "q4k", "q5k", "q6k"}) {
+    const std::string t(type);
+    out.push_back(CpuKernel{"embed_" + t, {"ids", "table", "y"}, {{"main", &embed}}});
+    out.push_back(CpuKernel{"matmul_" + t, {"x", "w", "y"}, {{"main", &matmul}, {"gemm", &matmul}}});
+    if (t != "q5k") {  // the registry has no ffn_gate_up_q5k
+      out.push_back(CpuKernel{"ffn_gate_up_" + t, {"x", "gate", "up", "y"},
+                              {{"main", &ffn_gate_up}, {"gemm", &ffn_gate_up}}});
+    }
+  }
+}
+
+}  // namespace kp::backend::cpu

@@ -1,0 +1,231 @@
+// GgufStreamWriter: see gguf_stream_writer.h. The layout is GGUF v3 as
+// GgufWriter writes it: "GGUF", version, tensor count, metadata count, the
+// metadata (key, type tag, payload), the tensor infos (name, n_dims, dims,
+// type, offset relative to the data section), zero padding to the alignment,
+// then each tensor's data padded to the alignment.
+#include "format/gguf_stream_writer.h"
+
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "core/check.h"
+
+namespace kp::format {
+namespace {
+
+constexpr uint32_t kVersion = 3;
+constexpr uint64_t kDefaultAlignment = 32;
+
+void put_bytes(std::vector<uint8_t>& out, const void* p, size_t n) {
+  if (n == 0) return;
+  const size_t at = out.size();
+  out.resize(at + n);
+  std::memcpy(out.data() + at, p, n);
+}
+
+template <class T>
+void put(std::vector<uint8_t>& out, T x) {
+  static_assert(std::endian::native == std::endian::little, "GGUF is written by memcpy on a little-endian host");
+  put_bytes(out, &x, sizeof(T));
+}
+
+void put_string(std::vector<uint8_t>& out, std::string_view s) {
+  put<uint64_t>(out, s.size());
+  put_bytes(out, s.data(), s.size());
+}
+
+// The payload of `v` (its type tag is written by the caller). Values come from
+// GgufValue's factories or a parsed file, so their storage matches their type.
+void put_value(std::vector<uint8_t>& out, const GgufValue& v) {
+  using T = GgufValueType;
+  switch (v.type) {
+    case T::UINT8: put<uint8_t>(out, static_cast<uint8_t>(std::get<uint64_t>(v.v))); return;
+    case T::UINT16: put<uint16_t>(out, static_cast<uint16_t>(std::get<uint64_t>(v.v))); return;
+    case T::UINT32: put<uint32_t>(out, static_cast<uint32_t>(std::get<uint64_t>(v.v))); return;
+    case T::UINT64: put<uint64_t>(out, std::get<uint64_t>(v.v)); return;
+    case T::INT8: put<int8_t>(out, static_cast<int8_t>(std::get<int64_t>(v.v))); return;
+    case T::INT16: put<int16_t>(out, static_cast<int16_t>(std::get<int64_t>(v.v))); return;
+    case T::INT32: put<int32_t>(out, static_cast<int32_t>(std::get<int64_t>(v.v))); return;
+    case T::INT64: put<int64_t>(out, std::get<int64_t>(v.v)); return;
+    case T::FLOAT32: put<float>(out, static_cast<float>(std::get<double>(v.v))); return;
+    case T::FLOAT64: put<double>(out, std::get<double>(v.v)); return;
+    case T::BOOL: put<uint8_t>(out, std::get<bool>(v.v) ? 1 : 0); return;
+    case T::STRING: put_string(out, std::get<std::string>(v.v)); return;
+    case T::ARRAY: {
+      const GgufArray* arr = v.as_array();
+      KP_CHECK(arr != nullptr, "an ARRAY value holds an array");
+      put<uint32_t>(out, static_cast<uint32_t>(arr->elem_type));
+      put<uint64_t>(out, arr->elems.size());
+      for (const GgufValue& e : arr->elems) {
+        KP_CHECK(e.type == arr->elem_type, "array elements have the array's element type");
+        put_value(out, e);
+      }
+      return;
+    }
+  }
+  KP_CHECK(false, "GGUF value type is one of the 13 defined types");
+}
+
+uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+// Byte size of a tensor's data, validated as GgufWriter::add_tensor does.
+Result<uint64_t> tensor_size(const GgufTensorSpec& t) {
+  const std::optional<TypeTraits> tt = type_traits(static_cast<uint32_t>(t.type));
+  if (!tt) return make_error("tensor '{}': type {} is not a GGUF tensor type", t.name, static_cast<uint32_t>(t.type));
+  if (t.dims.empty() || t.dims.size() > kGgufMaxDims) {
+    return make_error("tensor '{}': {} dims (expected 1 to {})", t.name, t.dims.size(), kGgufMaxDims);
+  }
+  uint64_t n = 1;
+  for (size_t d = 0; d < t.dims.size(); ++d) {
+    if (t.dims[d] == 0) return make_error("tensor '{}': dim {} is 0 (expected > 0)", t.name, d);
+    if (__builtin_mul_overflow(n, t.dims[d], &n)) {
+      return make_error("tensor '{}': element count overflows 64 bits", t.name);
+    }
+  }
+  if (t.dims[0] % tt->block_elems != 0) {
+    return make_error("tensor '{}': dim 0 ({}) is not a multiple of the {} block size {}", t.name, t.dims[0],
+                      tt->name, tt->block_elems);
+  }
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(n / tt->block_elems, uint64_t{tt->block_bytes}, &bytes)) {
+    return make_error("tensor '{}': byte size overflows 64 bits", t.name);
+  }
+  return bytes;
+}
+
+}  // namespace
+
+Result<GgufStreamWriter> GgufStreamWriter::create(
+    const std::string& path, const std::vector<std::pair<std::string, GgufValue>>& metadata,
+    std::vector<GgufTensorSpec> tensors) {
+  GgufStreamWriter w;
+  w.path_ = path;
+  std::set<std::string_view> keys;
+  for (const auto& [key, value] : metadata) {
+    if (key.empty()) return make_error("{}: empty metadata key", path);
+    if (!keys.insert(key).second) return make_error("{}: metadata key '{}' given twice", path, key);
+    if (key == "general.alignment") {
+      if (value.type != GgufValueType::UINT32) {
+        return make_error("{}: general.alignment is {} (expected uint32)", path, value_type_name(value.type));
+      }
+      const uint64_t a = std::get<uint64_t>(value.v);
+      if (a == 0 || (a & (a - 1)) != 0 || a > kGgufMaxAlignment) {
+        return make_error("{}: general.alignment {} is not a power of two <= {}", path, a, kGgufMaxAlignment);
+      }
+      w.alignment_ = a;
+    }
+  }
+  std::set<std::string_view> names;
+  for (const GgufTensorSpec& t : tensors) {
+    if (t.name.empty()) return make_error("{}: tensor {} has an empty name", path, w.sizes_.size());
+    if (!names.insert(t.name).second) return make_error("{}: tensor '{}' given twice", path, t.name);
+    Result<uint64_t> size = tensor_size(t);
+    if (!size) return make_error("{}: {}", path, size.error().message);
+    w.sizes_.push_back(*size);
+  }
+  w.tensors_ = std::move(tensors);
+
+  std::vector<uint8_t> head;
+  put_bytes(head, "GGUF", 4);
+  put<uint32_t>(head, kVersion);
+  put<uint64_t>(head, w.tensors_.size());
+  put<uint64_t>(head, metadata.size());
+  for (const auto& [key, value] : metadata) {
+    put_string(head, key);
+    put<uint32_t>(head, static_cast<uint32_t>(value.type));
+    put_value(head, value);
+  }
+  uint64_t offset = 0;
+  for (size_t i = 0; i < w.tensors_.size(); ++i) {
+    const GgufTensorSpec& t = w.tensors_[i];
+    put_string(head, t.name);
+    put<uint32_t>(head, static_cast<uint32_t>(t.dims.size()));
+    for (uint64_t d : t.dims) put<uint64_t>(head, d);
+    put<uint32_t>(head, static_cast<uint32_t>(t.type));
+    put<uint64_t>(head, offset);
+    offset = align_up(offset + w.sizes_[i], w.alignment_);
+  }
+  head.resize(align_up(head.size(), w.alignment_), 0);
+
+  w.file_ = std::fopen(path.c_str(), "wb");
+  if (w.file_ == nullptr) return make_error("{}: cannot create: {}", path, std::strerror(errno));
+  KP_TRY_STATUS(w.write_raw(head));
+  // Zero-byte tensors do not exist (dims are > 0), so current_ starts on a
+  // tensor with data, or at the end when there are none.
+  return w;
+}
+
+GgufStreamWriter::GgufStreamWriter(GgufStreamWriter&& o) noexcept
+    : path_(std::move(o.path_)),
+      file_(std::exchange(o.file_, nullptr)),
+      tensors_(std::move(o.tensors_)),
+      sizes_(std::move(o.sizes_)),
+      alignment_(o.alignment_),
+      current_(o.current_),
+      written_(o.written_),
+      finished_(o.finished_) {}
+
+GgufStreamWriter::~GgufStreamWriter() {
+  if (file_ != nullptr) {
+    std::fclose(file_);
+    if (!finished_) std::remove(path_.c_str());
+  }
+}
+
+Status GgufStreamWriter::write_raw(std::span<const uint8_t> bytes) {
+  if (bytes.empty()) return {};
+  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
+    return make_error("{}: write failed: {}", path_, std::strerror(errno != 0 ? errno : EIO));
+  }
+  return {};
+}
+
+Status GgufStreamWriter::write_padding(uint64_t n) {
+  static const uint8_t kZeros[256] = {};
+  while (n > 0) {
+    const uint64_t k = std::min<uint64_t>(n, sizeof kZeros);
+    KP_TRY_STATUS(write_raw(std::span<const uint8_t>(kZeros, static_cast<size_t>(k))));
+    n -= k;
+  }
+  return {};
+}
+
+Status GgufStreamWriter::append(std::span<const uint8_t> bytes) {
+  KP_CHECK(file_ != nullptr && !finished_, "append() on an open, unfinished GgufStreamWriter");
+  while (!bytes.empty()) {
+    if (current_ >= tensors_.size()) {
+      return make_error("{}: {} bytes of tensor data past the last tensor", path_, bytes.size());
+    }
+    const uint64_t left = sizes_[current_] - written_;
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(left, bytes.size()));
+    KP_TRY_STATUS(write_raw(bytes.first(k)));
+    bytes = bytes.subspan(k);
+    written_ += k;
+    if (written_ == sizes_[current_]) {
+      KP_TRY_STATUS(write_padding(align_up(written_, alignment_) - written_));
+      ++current_;
+      written_ = 0;
+    }
+  }
+  return {};
+}
+
+Status GgufStreamWriter::finish() {
+  KP_CHECK(file_ != nullptr && !finished_, "finish() on an open, unfinished GgufStreamWriter");
+  if (current_ < tensors_.size()) {
+    return make_error("{}: tensor '{}' has {} of {} bytes; the file is incomplete", path_,
+                      tensors_[current_].name, written_, sizes_[current_]);
+  }
+  std::FILE* f = std::exchange(file_, nullptr);
+  if (std::fclose(f) != 0) {
+    const int err = errno;
+    std::remove(path_.c_str());
+    return make_error("{}: write failed: {}", path_, std::strerror(err != 0 ? err : EIO));
+  }
+  finished_ = true;
+  return {};
+}
+
+}  // namespace kp::format

@@ -1,0 +1,79 @@
+#include "runtime/backends.h"
+
+
+#include "backend/cpu/cpu_backend.h"
+#include "core/dirs.h"
+#ifdef KP_HAVE_VULKAN
+#include "backend/vulkan/vulkan_backend.h"
+#endif
+#ifdef KP_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+namespace kp::runtime {
+
+std::vector<std::string> compiled_backends() {
+  std::vector<std::string> out{"cpu"};
+#ifdef KP_HAVE_VULKAN
+  out.push_back("vulkan");
+#endif
+#ifdef KP_HAVE_CUDA
+  out.push_back("cuda");
+#endif
+  return out;
+}
+
+std::string default_cache_dir() { return user_cache_dir(); }
+
+Result<OpenedBackend> open_backend(const BackendRequest& request) {
+  const std::string& name = request.name;
+  const std::string cache = request.cache_dir.empty() ? default_cache_dir() : request.cache_dir;
+  if (name == "cpu") return OpenedBackend{backend::make_cpu_backend(), "--backend cpu"};
+#ifdef KP_HAVE_CUDA
+  if (name == "cuda") {
+    KP_TRY(auto be, backend::make_cuda_backend(request.device < 0 ? 0 : request.device, cache + "/cuda"));
+    return OpenedBackend{std::move(be), "--backend cuda"};
+  }
+#endif
+#ifdef KP_HAVE_VULKAN
+  if (name == "vulkan") {
+    backend::VulkanOptions vo;
+    vo.device_index = request.device;
+    vo.validation = request.vulkan_validation;
+    vo.cache_dir = cache + "/vulkan";
+    KP_TRY(auto be, backend::make_vulkan_backend(vo));
+    return OpenedBackend{std::move(be), "--backend vulkan"};
+  }
+#endif
+  if (name != "auto") {
+    std::string list;
+    for (const auto& b : compiled_backends()) list += (list.empty() ? "" : ", ") + b;
+    return make_error("--backend {}: not a backend of this build (expected auto, reference, {})", name, list);
+  }
+  std::string why;
+#ifdef KP_HAVE_CUDA
+  {
+    auto be = backend::make_cuda_backend(0, cache + "/cuda");
+    if (be.ok()) return OpenedBackend{std::move(*be), "auto: CUDA device 0"};
+    why += "CUDA: " + be.error().message + "; ";
+  }
+#endif
+#ifdef KP_HAVE_VULKAN
+  {
+    backend::VulkanOptions vo;
+    vo.device_index = -1;  // the backend prefers a real GPU over a software device
+    vo.validation = request.vulkan_validation;
+    vo.cache_dir = cache + "/vulkan";
+    auto be = backend::make_vulkan_backend(vo);
+    if (be.ok()) {
+      const bool soft = (*be)->info().is_software;
+      return OpenedBackend{std::move(*be), soft ? "auto: no GPU found, using the software Vulkan device"
+                                                : "auto: the first real Vulkan GPU"};
+    }
+    why += "Vulkan: " + be.error().message + "; ";
+  }
+#endif
+  return OpenedBackend{backend::make_cpu_backend(), "auto: no GPU backend available (" + why + "), using the CPU"};
+}
+
+}  // namespace kp::runtime

@@ -1,0 +1,35 @@
+// Opening a backend by name: "cpu", "vulkan", "cuda", or "auto" (the best
+// device found: CUDA, then a real Vulkan GPU, then any Vulkan device such as
+// lavapipe, then the CPU backend).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/result.h"
+
+namespace kp::runtime {
+
+struct OpenedBackend {
+  std::unique_ptr<backend::Backend> backend;
+  std::string why;  // "auto: first discrete GPU", "--backend vulkan"
+};
+
+struct BackendRequest {
+  std::string name = "auto";
+  int device = -1;               // -1: the backend's choice
+  bool vulkan_validation = false;
+  std::string cache_dir;         // compiled kernels; "" = the default cache directory
+};
+
+Result<OpenedBackend> open_backend(const BackendRequest& request);
+
+// Backends this build contains ("cpu", "vulkan", "cuda").
+std::vector<std::string> compiled_backends();
+
+// The default on-disk cache for compiled kernels ($XDG_CACHE_HOME/kpath or ~/.cache/kpath).
+std::string default_cache_dir();
+
+}  // namespace kp::runtime

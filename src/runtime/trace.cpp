@@ -1,0 +1,76 @@
+#include "runtime/trace.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+namespace kp::runtime {
+
+std::string trace_json(const std::vector<TraceEvent>& events, const std::string& device) {
+  nlohmann::json out;
+  nlohmann::json list = nlohmann::json::array();
+  double ts_us = 0;
+  for (const auto& e : events) {
+    const double dur_us = e.ms * 1000.0;
+    nlohmann::json args = {{"kernel", e.kernel}, {"entry", e.entry}, {"section", e.section}};
+    if (e.layer >= 0) args["layer"] = e.layer;
+    list.push_back({{"name", e.op},
+                    {"cat", e.kernel},
+                    {"ph", "X"},
+                    {"ts", ts_us},
+                    {"dur", dur_us},
+                    {"pid", 1},
+                    {"tid", 1},
+                    {"args", args}});
+    ts_us += dur_us;
+  }
+  out["traceEvents"] = list;
+  out["displayTimeUnit"] = "ms";
+  out["otherData"] = {{"device", device}, {"dispatches", events.size()}};
+  return out.dump(1);
+}
+
+Status write_trace(const std::string& path, const std::vector<TraceEvent>& events, const std::string& device) {
+  std::ofstream f(path);
+  if (!f) return make_error("{}: cannot open for writing", path);
+  f << trace_json(events, device);
+  if (!f) return make_error("{}: write failed", path);
+  return {};
+}
+
+std::string profile_table(const std::vector<TraceEvent>& events) {
+  struct Row {
+    std::string kernel;
+    size_t calls = 0;
+    double ms = 0;
+  };
+  std::map<std::string, Row> by_op;
+  double total = 0;
+  for (const auto& e : events) {
+    Row& r = by_op[e.op];
+    if (r.kernel.empty()) {
+      r.kernel = e.kernel;
+    } else if (r.kernel.find(e.kernel) == std::string::npos) {
+      r.kernel += "," + e.kernel;
+    }
+    r.calls++;
+    r.ms += e.ms;
+    total += e.ms;
+  }
+  std::vector<std::pair<std::string, Row>> rows(by_op.begin(), by_op.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+  std::string out = fmt::format("{:<16} {:<28} {:>7} {:>10} {:>9} {:>6}\n", "op", "kernel", "calls", "total ms",
+                                "mean us", "share");
+  for (const auto& [op, r] : rows) {
+    out += fmt::format("{:<16} {:<28} {:>7} {:>10.3f} {:>9.1f} {:>5.1f}%\n", op, r.kernel, r.calls, r.ms,
+                       r.calls ? r.ms * 1000.0 / static_cast<double>(r.calls) : 0.0,
+                       total > 0 ? 100.0 * r.ms / total : 0.0);
+  }
+  out += fmt::format("{:<16} {:<28} {:>7} {:>10.3f}\n", "total", "", events.size(), total);
+  return out;
+}
+
+}  // namespace kp::runtime

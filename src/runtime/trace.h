@@ -1,0 +1,19 @@
+// Per-dispatch traces: Chrome / Perfetto JSON (one complete event per step,
+// laid end to end in dispatch order, with op, kernel, entry and layer) and a
+// per-op profile table.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "runtime/executor.h"
+
+namespace kp::runtime {
+
+std::string trace_json(const std::vector<TraceEvent>& events, const std::string& device);
+Status write_trace(const std::string& path, const std::vector<TraceEvent>& events, const std::string& device);
+// "op  kernel  calls  total ms  mean us  share" sorted by total time.
+std::string profile_table(const std::vector<TraceEvent>& events);
+
+}  // namespace kp::runtime
