@@ -17,12 +17,13 @@ find_package(benchmark QUIET)
 set(KP_HAVE_VULKAN OFF)
 if(KP_WITH_VULKAN)
   find_package(Vulkan QUIET)
-  find_library(KP_SHADERC_LIB NAMES shaderc shaderc_shared)
+  find_library(KP_SHADERC_LIB NAMES shaderc_combined shaderc shaderc_shared)
   find_path(KP_SHADERC_INCLUDE shaderc/shaderc.hpp)
-  # Debian's libshaderc_combined.a (like its libshaderc.so) leaves glslang and
-  # SPIRV-Tools out: link their static libraries after it, in dependency order
-  # (glslang's CMake package needs glslang-tools installed, so find them directly).
-  if(KP_SHADERC_LIB MATCHES "combined")
+  # Debian's shaderc (libshaderc_combined.a, preferred: the .so uses a glslang
+  # ABI the packaged glslang-dev does not match) leaves glslang and SPIRV-Tools
+  # out: link their static libraries after it, in dependency order (glslang's
+  # CMake package needs glslang-tools installed, so find them directly).
+  if(KP_SHADERC_LIB)
     foreach(lib SPIRV glslang MachineIndependent OSDependent GenericCodeGen OGLCompiler HLSL SPIRV-Tools-opt SPIRV-Tools)
       find_library(KP_SHADERC_DEP_${lib} NAMES ${lib})
       if(KP_SHADERC_DEP_${lib})

@@ -292,22 +292,6 @@ struct KpWeightQ4_K {
            dmin * (m_lo * a.sum_lo + m_hi * a.sum_hi);
   }
 };
-    float s_lo = 0.0f, s_hi = 0.0f;
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-#pragma unroll
-      for (int n = 0; n < 4; ++n) {
-        s_lo += xv[4 * k + n] * kp_small_u2f((w[k] >> (8 * n)) & 0xFu);
-        s_hi += xv[16 + 4 * k + n] * kp_small_u2f((w[k] >> (8 * n + 4)) & 0xFu);
-      }
-    }
-    float sc_lo, m_lo, sc_hi, m_hi;
-    kp_kquant_scale_min(h.y, h.z, h.w, 2 * j, &sc_lo, &m_lo);
-    kp_kquant_scale_min(h.y, h.z, h.w, 2 * j + 1, &sc_hi, &m_hi);
-    const float d = kp_h2f(kp_half(h.x & 0xFFFFu)), dmin = kp_h2f(kp_half(h.x >> 16));
-    return d * (sc_lo * s_lo + sc_hi * s_hi) - dmin * (m_lo * a.sum_lo + m_hi * a.sum_hi);
-  }
-};
 
 // Q5_K: 176-byte super-blocks: {f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]}.
 // As Q4_K, plus a fifth bit: bit 2j of qh[l] for weight 64j + l, bit 2j+1 for 64j + 32 + l.
@@ -363,26 +347,6 @@ struct KpWeightQ5_K {
     const float d = kp_h2f(kp_half(h.x & 0xFFFFu)), dmin = kp_h2f(kp_half(h.x >> 16));
     return d * (sc_lo * (32.0f * (s_lo - a.sum_lo)) + sc_hi * (32.0f * (s_hi - a.sum_hi))) -
            dmin * (m_lo * a.sum_lo + m_hi * a.sum_hi);
-  }
-};
-    const uint32_t wh[4] = {qh4.x, qh4.y, qh4.z, qh4.w};
-    float s_lo = 0.0f, s_hi = 0.0f;
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const uint32_t lo_bits = wh[k] >> (2 * j), hi_bits = wh[k] >> (2 * j + 1);
-#pragma unroll
-      for (int n = 0; n < 4; ++n) {
-        const uint32_t v_lo = ((w[k] >> (8 * n)) & 0xFu) | (((lo_bits >> (8 * n)) & 1u) << 4);
-        const uint32_t v_hi = ((w[k] >> (8 * n + 4)) & 0xFu) | (((hi_bits >> (8 * n)) & 1u) << 4);
-        s_lo += xv[4 * k + n] * kp_small_u2f(v_lo);
-        s_hi += xv[16 + 4 * k + n] * kp_small_u2f(v_hi);
-      }
-    }
-    float sc_lo, m_lo, sc_hi, m_hi;
-    kp_kquant_scale_min(h.y, h.z, h.w, 2 * j, &sc_lo, &m_lo);
-    kp_kquant_scale_min(h.y, h.z, h.w, 2 * j + 1, &sc_hi, &m_hi);
-    const float d = kp_h2f(kp_half(h.x & 0xFFFFu)), dmin = kp_h2f(kp_half(h.x >> 16));
-    return d * (sc_lo * s_lo + sc_hi * s_hi) - dmin * (m_lo * a.sum_lo + m_hi * a.sum_hi);
   }
 };
 
@@ -468,34 +432,5 @@ struct KpWeightQ6_K {
     const float d = kp_h2f(__ldg(reinterpret_cast<const uint16_t*>(b + 208)));
     return d * (scale(b, s0) * (64.0f * s[0] - 96.0f * a.sum[0]) + scale(b, s0 + 2) * (64.0f * s[1] - 96.0f * a.sum[1]) +
                 scale(b, s0 + 4) * (64.0f * s[2] - 96.0f * a.sum[2]) + scale(b, s0 + 6) * (64.0f * s[3] - 96.0f * a.sum[3]));
-  }
-}; }
-  static __device__ __forceinline__ float dot(const uint8_t* row, int c, const float* xv, const Aux&) {
-    const uint8_t* b = row + (c / 8) * kBlockBytes;
-    const int i = c % 8, n = i / 4, l0 = 8 * (i % 4);
-    const uint2 ql0 = kp_load_u64_a2(b + 64 * n + l0);
-    const uint2 ql1 = kp_load_u64_a2(b + 64 * n + 32 + l0);
-    const uint2 qh = kp_load_u64_a2(b + 128 + 32 * n + l0);
-    const uint32_t lo[2] = {ql0.x, ql0.y}, hi[2] = {ql1.x, ql1.y}, hb[2] = {qh.x, qh.y};
-    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-    for (int w = 0; w < 2; ++w) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int k = 4 * w + e;
-        const uint32_t h = hb[w] >> (8 * e);
-        const uint32_t q0 = ((lo[w] >> (8 * e)) & 0xFu) | ((h & 3u) << 4);
-        const uint32_t q1 = ((hi[w] >> (8 * e)) & 0xFu) | (((h >> 2) & 3u) << 4);
-        const uint32_t q2 = ((lo[w] >> (8 * e + 4)) & 0xFu) | (((h >> 4) & 3u) << 4);
-        const uint32_t q3 = ((hi[w] >> (8 * e + 4)) & 0xFu) | (((h >> 6) & 3u) << 4);
-        s[0] += xv[k] * (kp_small_u2f(q0) - 32.0f);
-        s[1] += xv[8 + k] * (kp_small_u2f(q1) - 32.0f);
-        s[2] += xv[16 + k] * (kp_small_u2f(q2) - 32.0f);
-        s[3] += xv[24 + k] * (kp_small_u2f(q3) - 32.0f);
-      }
-    }
-    const int s0 = 8 * n + l0 / 16;
-    const float d = kp_h2f(__ldg(reinterpret_cast<const uint16_t*>(b + 208)));
-    return d * (scale(b, s0) * s[0] + scale(b, s0 + 2) * s[1] + scale(b, s0 + 4) * s[2] + scale(b, s0 + 6) * s[3]);
   }
 };

@@ -4,6 +4,7 @@
 // v 256*128 + o 256*256 + 3 FFN 256*768 + 4 norms 256) + output_norm 256.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -27,8 +28,8 @@ std::string slurp(const std::string& path) {
 }
 
 RunResult run_kpath(const std::string& args) {
-  const std::string out = ::testing::TempDir() + "gguf_info_cli.out";
-  const std::string err = ::testing::TempDir() + "gguf_info_cli.err";
+  const std::string out = ::testing::TempDir() + "gguf_info_cli_" + std::to_string(getpid()) + ".out";
+  const std::string err = ::testing::TempDir() + "gguf_info_cli_" + std::to_string(getpid()) + ".err";
   const std::string cmd = std::string("'") + KP_BINARY + "' " + args + " >'" + out + "' 2>'" + err + "'";
   const int status = std::system(cmd.c_str());
   RunResult r;
