@@ -5,6 +5,7 @@
 // with them directly.
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,8 @@
 #include <vector>
 
 #include "commands.h"
+#include "engine_options.h"
+#include "runtime/path_engine.h"
 #include "runtime/reference_engine.h"
 
 namespace kp::cli {
@@ -22,8 +25,7 @@ struct EvalOptions {
   std::string model;
   std::string prompt_tokens;
   int64_t n_gen = 0;
-  std::string backend = "reference";
-  int64_t ctx_size = 0;
+  EngineOptions engine;
 };
 
 struct Prompt {
@@ -70,22 +72,22 @@ Result<std::vector<Prompt>> parse_prompt_tokens(const std::string& path, const s
   return prompts;
 }
 
-Status eval(const EvalOptions& o) {
-  if (o.backend != "reference") {
-    return make_error("unknown backend '{}' (available: reference)", o.backend);
-  }
-  if (o.n_gen < 0) return make_error("--n-gen must be >= 0, got {}", o.n_gen);
-  if (o.ctx_size < 0 || o.ctx_size > UINT32_MAX) {
-    return make_error("--ctx-size must be >= 0 (0: the model's context), got {}", o.ctx_size);
-  }
+Status eval(EvalOptions o) {
+  KP_TRY_STATUS(check_engine_options(o.engine));
+  if (o.n_gen < 0 || o.n_gen > 1'000'000) return make_error("--n-gen must be between 0 and 1000000, got {}", o.n_gen);
   KP_TRY(std::string text, read_text_file(o.prompt_tokens));
   KP_TRY(format::GgufFile file, open_model(o.model));
   KP_TRY(model::Gemma2Config cfg, model::load_gemma2_config(file));
   KP_TRY(std::vector<Prompt> prompts, parse_prompt_tokens(o.prompt_tokens, text, cfg.n_vocab));
 
-  const uint64_t n_ctx = o.ctx_size == 0 ? cfg.n_ctx : static_cast<uint64_t>(o.ctx_size);
+  // The last greedy token is never fed back: prompt + n_gen - 1 positions.
+  uint64_t longest = 0;
   for (const Prompt& p : prompts) {
-    // The last greedy token is never fed back: prompt + n_gen - 1 positions.
+    longest = std::max<uint64_t>(longest, p.tokens.size() + static_cast<uint64_t>(o.n_gen) - (o.n_gen > 0 ? 1 : 0));
+  }
+  if (o.engine.ctx_size == 0) o.engine.ctx_size = static_cast<int64_t>(std::min<uint64_t>(cfg.n_ctx, std::max<uint64_t>(longest, 4096)));
+  const uint64_t n_ctx = static_cast<uint64_t>(o.engine.ctx_size);
+  for (const Prompt& p : prompts) {
     const uint64_t needed = p.tokens.size() + static_cast<uint64_t>(o.n_gen) - (o.n_gen > 0 ? 1 : 0);
     if (needed > n_ctx) {
       return make_error("{}:{}: a prompt of {} tokens with --n-gen {} needs {} positions, more than "
@@ -94,11 +96,23 @@ Status eval(const EvalOptions& o) {
     }
   }
 
-  KP_TRY(model::ReferenceModel ref, runtime::load_reference_model(file, static_cast<uint32_t>(n_ctx)));
   nlohmann::ordered_json cases = nlohmann::ordered_json::array();
-  for (const Prompt& p : prompts) {
-    KP_TRY(runtime::GreedyEval r, runtime::eval_greedy(ref, p.tokens, static_cast<uint32_t>(o.n_gen)));
+  auto add_case = [&](const Prompt& p, runtime::GreedyEval r) {
     cases.push_back({{"tokens", p.tokens}, {"last_logits", r.last_logits}, {"greedy_tokens", r.greedy_tokens}});
+  };
+  if (o.engine.is_reference()) {
+    KP_TRY(model::ReferenceModel ref, runtime::load_reference_model(file, static_cast<uint32_t>(n_ctx)));
+    for (const Prompt& p : prompts) {
+      KP_TRY(runtime::GreedyEval r, runtime::eval_greedy(ref, p.tokens, static_cast<uint32_t>(o.n_gen)));
+      add_case(p, std::move(r));
+    }
+  } else {
+    KP_TRY(std::unique_ptr<runtime::Session> session, open_session(file, o.engine));
+    for (const Prompt& p : prompts) {
+      KP_TRY(runtime::GreedyEval r,
+             runtime::eval_greedy_on_path(session->executor(), p.tokens, static_cast<uint32_t>(o.n_gen)));
+      add_case(p, std::move(r));
+    }
   }
   const std::string out = nlohmann::ordered_json{{"cases", std::move(cases)}}.dump() + "\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
@@ -116,8 +130,7 @@ void add_eval_command(CLI::App& app, int* exit_code) {
       ->required();
   sub->add_option("--n-gen", o->n_gen, "Greedy tokens to generate per prompt (EOS does not stop)")
       ->capture_default_str();
-  sub->add_option("--backend", o->backend, "Backend: reference")->capture_default_str();
-  sub->add_option("--ctx-size", o->ctx_size, "Context size in tokens (0: the model's)")->capture_default_str();
+  add_engine_options(*sub, o->engine, /*allow_reference=*/true);
   sub->callback([o, exit_code] {
     const Status st = eval(*o);
     *exit_code = st ? 0 : report_error(st.error());

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "text_format.h"
 
 namespace kp::cli {
 namespace {
@@ -94,13 +95,6 @@ std::string grouped(uint64_t n) {
     out += digits[i];
   }
   return out;
-}
-
-std::string human_bytes(uint64_t n) {
-  if (n >= (1ull << 30)) return fmt::format("{:.2f} GiB", static_cast<double>(n) / (1ull << 30));
-  if (n >= (1ull << 20)) return fmt::format("{:.2f} MiB", static_cast<double>(n) / (1ull << 20));
-  if (n >= (1ull << 10)) return fmt::format("{:.2f} KiB", static_cast<double>(n) / (1ull << 10));
-  return fmt::format("{} B", n);
 }
 
 std::string shape(const GgufTensorInfo& t) { return fmt::format("[{}]", fmt::join(t.dims, ", ")); }

@@ -1,5 +1,7 @@
 #include "text_format.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace kp::cli {
@@ -80,6 +82,13 @@ std::vector<std::string> split(std::string_view text, char sep) {
     start = p + 1;
   }
   return out;
+}
+
+std::string human_bytes(uint64_t n) {
+  if (n >= (1ull << 30)) return fmt::format("{:.2f} GiB", static_cast<double>(n) / (1ull << 30));
+  if (n >= (1ull << 20)) return fmt::format("{:.2f} MiB", static_cast<double>(n) / (1ull << 20));
+  if (n >= (1ull << 10)) return fmt::format("{:.2f} KiB", static_cast<double>(n) / (1ull << 10));
+  return fmt::format("{} B", n);
 }
 
 }  // namespace kp::cli

@@ -1,6 +1,7 @@
 // Plain-text layout for the kpath commands that print tables and prose.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,5 +20,8 @@ std::string indent(std::string_view text, std::string_view prefix);
 
 std::string join(const std::vector<std::string>& items, std::string_view sep);
 std::vector<std::string> split(std::string_view text, char sep);
+
+// "1.50 GiB", "3.62 MiB", "12 B".
+std::string human_bytes(uint64_t n);
 
 }  // namespace kp::cli

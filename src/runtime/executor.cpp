@@ -31,7 +31,9 @@ kpath::SymbolTable step_symbols(const kpath::PlannedStep& step, const kpath::Mod
       table[name] = kpath::ExprValue{static_cast<double>(dim.eval(rows)), true};
     }
   }
-  if (rows > 0) table["T"] = kpath::ExprValue{static_cast<double>(rows), true};
+  // T: the batch, unless the step runs on a fixed number of rows (the last
+  // row's logits, sampling); step.symbols then holds it.
+  if (rows > 0 && !step.symbols.contains("T")) table["T"] = kpath::ExprValue{static_cast<double>(rows), true};
   return table;
 }
 
@@ -184,7 +186,7 @@ Result<Executor::Recorded> Executor::record(const std::vector<const kpath::Plann
       }
     }
     for (const auto& [name, dim] : step->symbols) d.symbols.emplace_back(name, dim.eval(rows));
-    d.symbols.emplace_back("T", rows);
+    if (!step->symbols.contains("T")) d.symbols.emplace_back("T", rows);
     dispatches.push_back(std::move(d));
   }
   KP_TRY(backend::CommandListId list, backend_.record(dispatches));

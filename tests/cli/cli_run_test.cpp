@@ -178,7 +178,7 @@ TEST(CliErrors, BadInputFailsWithOneLine) {
   expect_error("eval" + model + "--prompt-tokens '" + ok_prompts + "' --n-gen -2", "--n-gen must be >= 0");
   expect_error("run" + model + "-p hi --top-p 1.5", "top-p must be in [0, 1]");
   expect_error("run" + model + "-p hi --top-p -0.5", "top-p must be in [0, 1]");
-  expect_error("run" + model + "-p hi --backend vulkan", "unknown backend 'vulkan'");
+  expect_error("run" + model + "-p hi --backend metal", "unknown backend 'metal'");
 }
 
 }  // namespace

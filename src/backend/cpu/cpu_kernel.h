@@ -59,7 +59,12 @@ class KernelCall {
   const KpStepParams& step() const { return *s_.step; }
   ThreadPool& pool() const { return *s_.pool; }
   // T: rows of this batch.
-  int64_t rows() const { return static_cast<int64_t>(s_.params->n_tokens); }
+  // Rows the dispatch runs on: its T symbol (1 for the steps on the last
+  // row's logits), else the batch's n_tokens.
+  int64_t rows() const {
+    if (auto it = s_.symbols->find("T"); it != s_.symbols->end()) return it->second;
+    return static_cast<int64_t>(s_.params->n_tokens);
+  }
 
   // An integer constant of the pipeline, else a shape symbol of the dispatch.
   Result<int64_t> dim(std::string_view name) const;

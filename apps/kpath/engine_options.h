@@ -1,0 +1,43 @@
+// Options shared by the commands that run a model (run, eval, verify, bench):
+// backend and device, kernel path choice, custom kernels, context size.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "format/gguf.h"
+#include "runtime/session.h"
+
+namespace kp::cli {
+
+struct EngineOptions {
+  std::string backend = "auto";  // reference | cpu | vulkan | cuda | auto
+  int device = -1;
+  std::string kernel_path;
+  std::string config_file;
+  std::string kernel_dir;
+  std::vector<std::string> path_dirs;
+  bool vulkan_validation = false;
+  int64_t ctx_size = 0;
+  int64_t batch_size = 256;
+
+  bool is_reference() const { return backend == "reference"; }
+};
+
+// Registers --backend, --device, --kernel-path, --config, --kernel-dir,
+// --kernel-path-dir, --vulkan-validation, --ctx-size and --batch-size.
+void add_engine_options(CLI::App& sub, EngineOptions& o, bool allow_reference);
+
+// Checks the values (one error naming the flag) before any work.
+Status check_engine_options(const EngineOptions& o);
+
+// Opens a session for `model`; prints the chosen path, where the choice came
+// from, deprecation warnings and the device to stderr unless quiet.
+Result<std::unique_ptr<runtime::Session>> open_session(const format::GgufFile& model, const EngineOptions& o,
+                                                       bool quiet = false);
+
+}  // namespace kp::cli
