@@ -29,6 +29,7 @@ struct RunOptions {
   std::string trace_file;
   bool profile = false;
   bool truncate_prompt = false;
+  bool ignore_eos = false;
 };
 
 double per_second(uint32_t n, double seconds) { return seconds > 0 ? n / seconds : 0.0; }
@@ -78,7 +79,8 @@ Status run_reference(const RunOptions& o, const format::GgufFile& file, const mo
   fmt::print(stdout, "{}", o.prompt);
   std::fflush(stdout);
   KP_TRY(runtime::GenerationStats stats,
-         runtime::generate(ref, tokenizer, sampler, prompt, static_cast<uint32_t>(o.n_predict), print_token));
+         runtime::generate(ref, tokenizer, sampler, prompt, static_cast<uint32_t>(o.n_predict), print_token,
+                                   !o.ignore_eos));
   fmt::print(stdout, "\n");
   std::fflush(stdout);
   print_stats(stats, ref.n_ctx(), o.sampling.seed);
@@ -95,7 +97,8 @@ Status run_path(const RunOptions& o, const format::GgufFile& file, const model::
   fmt::print(stdout, "{}", o.prompt);
   std::fflush(stdout);
   KP_TRY(runtime::GenerationStats stats,
-         runtime::generate_on_path(ex, tokenizer, o.sampling, prompt, static_cast<uint32_t>(o.n_predict), print_token));
+         runtime::generate_on_path(ex, tokenizer, o.sampling, prompt, static_cast<uint32_t>(o.n_predict), print_token,
+                                           !o.ignore_eos));
   fmt::print(stdout, "\n");
   std::fflush(stdout);
   print_stats(stats, ex.ctx(), o.sampling.seed);
@@ -145,6 +148,7 @@ void add_run_command(CLI::App& app, int* exit_code) {
   sub->add_option("--seed", o->seed, "Random seed (default: random)");
   sub->add_flag("--truncate-prompt", o->truncate_prompt,
                 "Keep the prompt's last tokens when it is longer than the context (default: refuse it)");
+  sub->add_flag("--ignore-eos", o->ignore_eos, "Keep generating past the end-of-sequence token");
   add_engine_options(*sub, o->engine, /*allow_reference=*/true);
   sub->add_option("--trace", o->trace_file, "Write a Perfetto/Chrome trace of every dispatch to FILE");
   sub->add_flag("--profile", o->profile, "Print device time per op after the run");

@@ -19,6 +19,8 @@ void add_engine_options(CLI::App& sub, EngineOptions& o, bool allow_reference) {
   sub.add_option("--kernel-dir", o.kernel_dir, "Directory of custom kernels (registry.json and sources)");
   sub.add_option("--kernel-path-dir", o.path_dirs, "Directory of user kernel paths (repeatable)");
   sub.add_flag("--vulkan-validation", o.vulkan_validation, "Enable the Vulkan validation layers");
+  sub.add_flag("--vulkan-checkpoints", o.vulkan_checkpoints,
+               "Mark each Vulkan dispatch so a device loss names its step (NVIDIA; slower)");
   sub.add_option("-c,--ctx-size", o.ctx_size, "Context size in tokens (0: min(model's, 4096))")
       ->capture_default_str();
   sub.add_option("-b,--batch-size", o.batch_size, "Prompt tokens per prefill dispatch")->capture_default_str();
@@ -48,6 +50,7 @@ Result<std::unique_ptr<runtime::Session>> open_session(const format::GgufFile& m
   so.backend.name = o.backend;
   so.backend.device = o.device;
   so.backend.vulkan_validation = o.vulkan_validation;
+  so.backend.vulkan_checkpoints = o.vulkan_checkpoints;
   so.kernel_path = o.kernel_path;
   so.config_file = o.config_file;
   so.kernel_dir = o.kernel_dir;
@@ -58,8 +61,10 @@ Result<std::unique_ptr<runtime::Session>> open_session(const format::GgufFile& m
   if (!quiet) {
     for (const std::string& w : s->selection().warnings) fmt::print(stderr, "kpath: warning: {}\n", w);
     const auto& info = s->backend().info();
-    fmt::print(stderr, "kernel path: {} ({}{}{})\n", s->path().id, kpath::choice_source_name(s->selection().source),
-               s->selection().detail.empty() ? "" : ": ", s->selection().detail);
+    const kpath::Selection& sel = s->selection();
+    const bool detail = !sel.detail.empty() && sel.source != kpath::ChoiceSource::kCli;
+    fmt::print(stderr, "kernel path: {} (chosen by {}{}{})\n", s->path().id, kpath::choice_source_name(sel.source),
+               detail ? ": " : "", detail ? sel.detail : "");
     fmt::print(stderr, "backend:     {} on {} ({})\n", info.backend, info.name, s->backend_why());
     fmt::print(stderr, "weights:     {} on the device, context {} tokens\n",
                human_bytes(s->executor().weight_bytes()), s->executor().ctx());

@@ -22,6 +22,7 @@ struct EngineOptions {
   std::string kernel_dir;
   std::vector<std::string> path_dirs;
   bool vulkan_validation = false;
+  bool vulkan_checkpoints = false;
   int64_t ctx_size = 0;
   int64_t batch_size = 256;
 

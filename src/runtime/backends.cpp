@@ -40,6 +40,7 @@ Result<OpenedBackend> open_backend(const BackendRequest& request) {
     backend::VulkanOptions vo;
     vo.device_index = request.device;
     vo.validation = request.vulkan_validation;
+    vo.checkpoints = request.vulkan_checkpoints;
     vo.cache_dir = cache + "/vulkan";
     KP_TRY(auto be, backend::make_vulkan_backend(vo));
     return OpenedBackend{std::move(be), "--backend vulkan"};
@@ -63,6 +64,7 @@ Result<OpenedBackend> open_backend(const BackendRequest& request) {
     backend::VulkanOptions vo;
     vo.device_index = -1;  // the backend prefers a real GPU over a software device
     vo.validation = request.vulkan_validation;
+    vo.checkpoints = request.vulkan_checkpoints;
     vo.cache_dir = cache + "/vulkan";
     auto be = backend::make_vulkan_backend(vo);
     if (be.ok()) {

@@ -21,6 +21,7 @@ struct BackendRequest {
   std::string name = "auto";
   int device = -1;               // -1: the backend's choice
   bool vulkan_validation = false;
+  bool vulkan_checkpoints = false;  // name the dispatch at a device loss (slower)
   std::string cache_dir;         // compiled kernels; "" = the default cache directory
 };
 

@@ -35,7 +35,8 @@ SamplingInput PathSampler::next(std::span<const int32_t> history) {
 
 Result<GenerationStats> generate_on_path(Executor& executor, const model::Tokenizer& tokenizer,
                                          const SamplingParams& params, std::span<const int32_t> prompt,
-                                         uint32_t n_predict, const TokenCallback& on_token) {
+                                         uint32_t n_predict, const TokenCallback& on_token,
+                                         bool stop_at_eos) {
   GenerationStats stats;
   if (prompt.empty()) return make_error("generate: the prompt has no tokens");
   if (prompt.size() > executor.ctx()) {
@@ -60,7 +61,7 @@ Result<GenerationStats> generate_on_path(Executor& executor, const model::Tokeni
   for (uint32_t i = 0;; ++i) {
     history.push_back(id);
     ++stats.n_generated;
-    if (id == tokenizer.eos_id()) {
+    if (stop_at_eos && id == tokenizer.eos_id()) {
       stats.hit_eos = true;
       break;
     }

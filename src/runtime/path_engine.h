@@ -32,7 +32,8 @@ class PathSampler {
 // (stopping at EOS, not passed to on_token, or when the context is full).
 Result<GenerationStats> generate_on_path(Executor& executor, const model::Tokenizer& tokenizer,
                                          const SamplingParams& params, std::span<const int32_t> prompt,
-                                         uint32_t n_predict, const TokenCallback& on_token);
+                                         uint32_t n_predict, const TokenCallback& on_token,
+                                         bool stop_at_eos = true);
 
 // Resets the executor, prefills `prompt` and returns its last logits and n_gen
 // greedy tokens (argmax on the device; EOS does not stop).

@@ -28,7 +28,8 @@ Result<model::ReferenceModel> load_reference_model(const format::GgufFile& file,
 
 Result<GenerationStats> generate(model::ReferenceModel& model, const model::Tokenizer& tokenizer,
                                  Sampler& sampler, std::span<const int32_t> prompt,
-                                 uint32_t n_predict, const TokenCallback& on_token) {
+                                 uint32_t n_predict, const TokenCallback& on_token,
+                                 bool stop_at_eos) {
   GenerationStats stats;
   if (prompt.empty()) return make_error("generate: the prompt has no tokens");
   std::vector<int32_t> history(prompt.begin(), prompt.end());
@@ -43,7 +44,7 @@ Result<GenerationStats> generate(model::ReferenceModel& model, const model::Toke
     const int32_t id = sampler.sample(logits, history);
     history.push_back(id);
     ++stats.n_generated;
-    if (id == tokenizer.eos_id()) {
+    if (stop_at_eos && id == tokenizer.eos_id()) {
       stats.hit_eos = true;
       break;
     }

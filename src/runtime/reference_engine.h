@@ -38,7 +38,8 @@ using TokenCallback = std::function<void(int32_t id, const std::string& text)>;
 // on_token) or when the context is full.
 Result<GenerationStats> generate(model::ReferenceModel& model, const model::Tokenizer& tokenizer,
                                  Sampler& sampler, std::span<const int32_t> prompt,
-                                 uint32_t n_predict, const TokenCallback& on_token);
+                                 uint32_t n_predict, const TokenCallback& on_token,
+                                 bool stop_at_eos = true);
 
 struct GreedyEval {
   std::vector<float> last_logits;      // [n_vocab], after the prompt

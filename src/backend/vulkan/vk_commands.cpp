@@ -59,8 +59,13 @@ std::vector<bool> barriers_needed(std::span<const DispatchDesc> dispatches) {
 }
 
 Commands::Commands(const Context& ctx, const Memory& memory, const Pipelines& pipelines, BufferId params_buffer,
-                   bool sync_each)
-    : ctx_(ctx), memory_(memory), pipelines_(pipelines), params_buffer_(params_buffer), sync_each_(sync_each) {}
+                   bool sync_each, bool checkpoints)
+    : ctx_(ctx),
+      memory_(memory),
+      pipelines_(pipelines),
+      params_buffer_(params_buffer),
+      sync_each_(sync_each),
+      checkpoints_(checkpoints && ctx.caps().checkpoints) {}
 
 Commands::~Commands() {
   for (auto& [id, list] : lists_) release(list);
@@ -218,7 +223,7 @@ Status Commands::record_buffer(List& list, size_t first, size_t end, bool timed,
     if (i > first && (list.barrier_before[i] || timed)) {
       full_barrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
     }
-    if (ctx_.caps().checkpoints) {
+    if (checkpoints_) {
       ctx_.cmd_set_checkpoint(cmd, reinterpret_cast<const void*>(static_cast<uintptr_t>(i) + 1));
     }
     vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
@@ -274,12 +279,12 @@ int Commands::barrier_count(CommandListId id) const {
 Error Commands::device_lost(CommandListId id, const List& list, int64_t known_dispatch) {
   lost_ = true;
   std::string where =
-      "an unknown dispatch (the device lacks VK_NV_device_diagnostic_checkpoints; "
-      "VulkanOptions::sync_each_dispatch names it)";
+      "an unknown dispatch (run with --vulkan-checkpoints on a device with VK_NV_device_diagnostic_checkpoints, "
+      "or with VulkanOptions::sync_each_dispatch, to name it)";
   if (known_dispatch >= 0) {
     const Pipeline* p = pipelines_.find(list.dispatches[static_cast<size_t>(known_dispatch)].pipeline);
     where = fmt::format("dispatch {} ({})", known_dispatch, p ? p->label : "?");
-  } else if (ctx_.caps().checkpoints) {
+  } else if (checkpoints_) {
     uint32_t count = 0;
     ctx_.get_checkpoints(ctx_.queue(), &count, nullptr);
     std::vector<VkCheckpointDataNV> data(count, VkCheckpointDataNV{VK_STRUCTURE_TYPE_CHECKPOINT_DATA_NV});

@@ -31,7 +31,7 @@ class Commands {
  public:
   // `sync_each`: run every dispatch as its own submission (VulkanOptions::sync_each_dispatch).
   Commands(const Context& ctx, const Memory& memory, const Pipelines& pipelines, BufferId params_buffer,
-           bool sync_each);
+           bool sync_each, bool checkpoints = false);
   ~Commands();
   Commands(const Commands&) = delete;
   Commands& operator=(const Commands&) = delete;
@@ -70,6 +70,7 @@ class Commands {
   const Pipelines& pipelines_;
   BufferId params_buffer_;
   bool sync_each_;
+  bool checkpoints_;  // VulkanOptions::checkpoints and the device has them
   VkCommandPool pool_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
   std::map<CommandListId, List> lists_;

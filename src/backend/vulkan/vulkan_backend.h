@@ -24,6 +24,10 @@ struct VulkanOptions {
   // that a device loss names its dispatch on any driver (without this only
   // drivers with VK_NV_device_diagnostic_checkpoints can name it).
   bool sync_each_dispatch = false;
+  // Debugging: mark every dispatch with VK_NV_device_diagnostic_checkpoints
+  // (where the device has it) so that a device loss names the dispatch that
+  // was running. Off by default: the markers cost time per dispatch.
+  bool checkpoints = false;
 };
 
 // Counters of the shader caches, for tests and `kpath bench` diagnostics.
