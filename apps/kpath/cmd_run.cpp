@@ -88,10 +88,11 @@ Status run_reference(const RunOptions& o, const format::GgufFile& file, const mo
 }
 
 Status run_path(const RunOptions& o, const format::GgufFile& file, const model::Tokenizer& tokenizer) {
-  KP_TRY(std::unique_ptr<runtime::Session> session, open_session(file, o.engine));
+  KP_TRY(std::unique_ptr<runtime::Session> session, open_session(file, o.engine, /*quiet=*/true));
   runtime::Executor& ex = session->executor();
   KP_TRY(std::vector<int32_t> prompt, fit_prompt(tokenizer.encode(o.prompt, tokenizer.add_bos_token()), ex.ctx(),
                                                  o.truncate_prompt, tokenizer.add_bos_token()));
+  print_session(*session);
   const bool tracing = !o.trace_file.empty() || o.profile;
   ex.set_tracing(tracing);
   fmt::print(stdout, "{}", o.prompt);

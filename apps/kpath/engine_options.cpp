@@ -58,18 +58,21 @@ Result<std::unique_ptr<runtime::Session>> open_session(const format::GgufFile& m
   so.ctx = static_cast<uint32_t>(o.ctx_size);
   so.max_batch = o.batch_size;
   KP_TRY(std::unique_ptr<runtime::Session> s, runtime::Session::open(model, so));
-  if (!quiet) {
-    for (const std::string& w : s->selection().warnings) fmt::print(stderr, "kpath: warning: {}\n", w);
-    const auto& info = s->backend().info();
-    const kpath::Selection& sel = s->selection();
-    const bool detail = !sel.detail.empty() && sel.source != kpath::ChoiceSource::kCli;
-    fmt::print(stderr, "kernel path: {} (chosen by {}{}{})\n", s->path().id, kpath::choice_source_name(sel.source),
-               detail ? ": " : "", detail ? sel.detail : "");
-    fmt::print(stderr, "backend:     {} on {} ({})\n", info.backend, info.name, s->backend_why());
-    fmt::print(stderr, "weights:     {} on the device, context {} tokens\n",
-               human_bytes(s->executor().weight_bytes()), s->executor().ctx());
-  }
+  if (!quiet) print_session(*s);
   return s;
 }
+
+void print_session(runtime::Session& s) {
+  for (const std::string& w : s.selection().warnings) fmt::print(stderr, "kpath: warning: {}\n", w);
+  const auto& info = s.backend().info();
+  const kpath::Selection& sel = s.selection();
+  const bool detail = !sel.detail.empty() && sel.source != kpath::ChoiceSource::kCli;
+  fmt::print(stderr, "kernel path: {} (chosen by {}{}{})\n", s.path().id, kpath::choice_source_name(sel.source),
+             detail ? ": " : "", detail ? sel.detail : "");
+  fmt::print(stderr, "backend:     {} on {} ({})\n", info.backend, info.name, s.backend_why());
+  fmt::print(stderr, "weights:     {} on the device, context {} tokens\n", human_bytes(s.executor().weight_bytes()),
+             s.executor().ctx());
+}
+
 
 }  // namespace kp::cli

@@ -40,5 +40,7 @@ Status check_engine_options(const EngineOptions& o);
 // from, deprecation warnings and the device to stderr unless quiet.
 Result<std::unique_ptr<runtime::Session>> open_session(const format::GgufFile& model, const EngineOptions& o,
                                                        bool quiet = false);
+// The lines open_session prints.
+void print_session(runtime::Session& session);
 
 }  // namespace kp::cli

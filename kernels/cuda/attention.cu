@@ -71,6 +71,7 @@ __device__ __forceinline__ void kp_att_load(const kp_half* p, float* out) {
 extern "C" __global__ void __launch_bounds__(32 * WARPS)
     attention_main(const KpParams* params, KpStepParams step, const float* q, const float* k, const float* v,
                    float* o, kp_kv* k_cache, kp_kv* v_cache) {
+  kp_pdl_entry();
   constexpr int kQC = N_HEAD * HEAD_DIM, kKC = N_HEAD_KV * HEAD_DIM, kGroup = N_HEAD / N_HEAD_KV;
   __shared__ float s_max[WARPS], s_sum[WARPS];
   __shared__ __align__(16) float s_acc[WARPS][HEAD_DIM];

@@ -46,6 +46,18 @@ __device__ __forceinline__ float kp_unit_float(uint32_t packed, int n) {
   return __uint_as_float(__byte_perm(packed, 0x3Fu, 0x4055u | (uint32_t(n) << 8)));
 }
 
+// Programmatic dependent launch (Hopper and later): every entry point begins
+// with kp_pdl_entry(). It lets the next kernel of the stream start launching
+// now (its blocks take free SMs and wait), then waits until the previous
+// kernel has finished and its writes are visible. Before sm_90, and for
+// launches without the programmatic-serialization attribute, both are no-ops.
+__device__ __forceinline__ void kp_pdl_entry() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ float kp_warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(KP_FULL_MASK, v, o);

@@ -32,6 +32,7 @@ __device__ __forceinline__ void kp_embed(const int32_t* ids, const uint8_t* tabl
 #define KP_EMBED_ENTRY(name, type)                                                                   \
   extern "C" __global__ void __launch_bounds__(BLOCK)                                                \
       name(const KpParams* params, KpStepParams step, const int32_t* ids, const uint8_t* table, float* y) { \
+    kp_pdl_entry();                                                                                  \
     kp_embed<type>(ids, table, y);                                                                   \
   }
 

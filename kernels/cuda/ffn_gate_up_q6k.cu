@@ -13,11 +13,13 @@
 extern "C" __global__ void __launch_bounds__(32 * WARPS)
     ffn_gate_up_q6k_main(const KpParams* params, KpStepParams step, const float* x, const uint8_t* gate,
                            const uint8_t* up, float* y) {
+  kp_pdl_entry();
   kp_ffn_matvec<KpWeightQ6_K, E, F, ROWS>(x, gate, up, y);
 }
 
 extern "C" __global__ void __launch_bounds__(KP_GEMM_THREADS)
     ffn_gate_up_q6k_gemm(const KpParams* params, KpStepParams step, const float* x, const uint8_t* gate,
                            const uint8_t* up, float* y) {
+  kp_pdl_entry();
   kp_gemm<KpWeightQ6_K, E, F, true>(params, x, gate, up, y);
 }

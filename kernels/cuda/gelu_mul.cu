@@ -8,5 +8,6 @@
 
 extern "C" __global__ void __launch_bounds__(BLOCK)
     gelu_mul_main(const KpParams* params, KpStepParams step, const float* g, const float* u, float* y) {
+  kp_pdl_entry();
   kp_rowwise4<F>([&](size_t i) { y[i] = kp_gelu_tanh(g[i]) * u[i]; });
 }

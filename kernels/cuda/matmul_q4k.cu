@@ -12,10 +12,12 @@
 
 extern "C" __global__ void __launch_bounds__(32 * WARPS)
     matmul_q4k_main(const KpParams* params, KpStepParams step, const float* x, const uint8_t* w, float* y) {
+  kp_pdl_entry();
   kp_matvec<KpWeightQ4_K, K, N, ROWS, WARPS, KSPLIT>(x, w, y);
 }
 
 extern "C" __global__ void __launch_bounds__(KP_GEMM_THREADS)
     matmul_q4k_gemm(const KpParams* params, KpStepParams step, const float* x, const uint8_t* w, float* y) {
+  kp_pdl_entry();
   kp_gemm<KpWeightQ4_K, K, N, false>(params, x, w, nullptr, y);
 }

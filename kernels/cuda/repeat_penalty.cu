@@ -13,6 +13,7 @@
 extern "C" __global__ void __launch_bounds__(BLOCK)
     repeat_penalty_main(const KpParams* params, KpStepParams step, const float* x, const int32_t* history,
                         float* y) {
+  kp_pdl_entry();
   const int n = min(int(params->n_history), int(H));
   const float penalty = params->repeat_penalty;
   if (y != x) {

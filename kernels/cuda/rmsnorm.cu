@@ -9,12 +9,14 @@
 
 extern "C" __global__ void __launch_bounds__(BLOCK)
     rmsnorm_main(const KpParams* params, KpStepParams step, const float* x, const float* w, float* y) {
+  kp_pdl_entry();
   const size_t row = blockIdx.x;
   kp_rmsnorm_row<N, BLOCK>(x + row * N, w, nullptr, y + row * N, EPS);
 }
 
 extern "C" __global__ void __launch_bounds__(BLOCK)
     rmsnorm_last_row(const KpParams* params, KpStepParams step, const float* x, const float* w, float* y) {
+  kp_pdl_entry();
   const size_t row = params->n_tokens > 0 ? params->n_tokens - 1 : 0;
   kp_rmsnorm_row<N, BLOCK>(x + row * N, w, nullptr, y, EPS);
 }

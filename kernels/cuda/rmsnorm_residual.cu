@@ -10,6 +10,7 @@
 extern "C" __global__ void __launch_bounds__(BLOCK)
     rmsnorm_residual_main(const KpParams* params, KpStepParams step, const float* x, const float* h,
                           const float* w, float* y) {
+  kp_pdl_entry();
   const size_t row = blockIdx.x;
   kp_rmsnorm_row<N, BLOCK>(x + row * N, w, h + row * N, y + row * N, EPS);
 }

@@ -12,6 +12,7 @@
 
 extern "C" __global__ void __launch_bounds__(BLOCK)
     rope_neox_main(const KpParams* params, KpStepParams step, const float* x, const int32_t* positions, float* y) {
+  kp_pdl_entry();
   static_assert(HEAD_DIM % 2 == 0 && C % HEAD_DIM == 0, "C must be whole heads of even HEAD_DIM");
   constexpr int kHalf = HEAD_DIM / 2;
   const int pair = blockIdx.x * blockDim.x + threadIdx.x;

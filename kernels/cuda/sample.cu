@@ -74,6 +74,7 @@ __device__ int kp_block_argmax(const float* logits, float* out_max) {
 
 extern "C" __global__ void __launch_bounds__(BLOCK)
     sample_argmax(const KpParams* params, KpStepParams step, const float* logits, int32_t* token) {
+  kp_pdl_entry();
   const int best = kp_block_argmax(logits, nullptr);
   if (threadIdx.x == 0) token[0] = best;
 }
@@ -209,6 +210,7 @@ __device__ void kp_select(const KpSampler& s, bool count, kp_u64 target, bool st
 
 extern "C" __global__ void __launch_bounds__(BLOCK)
     sample_sample(const KpParams* params, KpStepParams step, const float* logits, int32_t* token) {
+  kp_pdl_entry();
   __shared__ KpSelectScratch sh;
   __shared__ kp_u64 s_total;
   __shared__ kp_u64 s_prefix_mass;

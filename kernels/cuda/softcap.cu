@@ -8,5 +8,6 @@
 
 extern "C" __global__ void __launch_bounds__(BLOCK)
     softcap_main(const KpParams* params, KpStepParams step, const float* x, float* y) {
+  kp_pdl_entry();
   kp_rowwise4<N>([&](size_t i) { y[i] = CAP * tanhf(x[i] / CAP); });
 }

@@ -52,6 +52,11 @@ Result<std::unique_ptr<Session>> Session::open(const format::GgufFile& model, co
   KP_TRY(in.architecture, model.get_string("general.architecture"));
   in.dominant_type = dominant_weight_type(model);
   in.device_features = s->backend_->info().features;
+  in.registry = &s->registry_;
+  in.backend = s->backend_->info().backend;
+  for (const auto& t : model.tensors()) {
+    if (t.dims.size() >= 2) in.weight_types.insert(t.type);
+  }
   KP_TRY(s->selection_, kpath::select_path(lib, in));
 
   kpath::ValidateOptions vopts;

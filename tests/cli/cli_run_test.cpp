@@ -87,7 +87,7 @@ void expect_eval_matches(const std::string& model_flag, const std::string& golde
   std::string lines;
   for (size_t c : which) lines += join_ids(g["cases"][c]["tokens"].get<std::vector<int32_t>>()) + "\n";
   const std::string prompts = write_file("prompts.txt", lines);
-  const Output o = kpath("eval " + model_flag + " --prompt-tokens '" + prompts + "' --n-gen 48");
+  const Output o = kpath("eval " + model_flag + " --backend reference --prompt-tokens '" + prompts + "' --n-gen 48");
   ASSERT_EQ(o.exit_code, 0) << o.err;
   const nlohmann::json j = nlohmann::json::parse(o.out);
   ASSERT_EQ(j["cases"].size(), which.size());
@@ -120,16 +120,67 @@ TEST(CliRun, GreedyTextMatchesHfAndStopsAtEos) {
   ASSERT_EQ(c["greedy_tokens"][12], 1);
   ASSERT_EQ(c["greedy_text"].get<std::string>().rfind(continuation, 0), 0u);
 
-  const Output o = kpath("run -m '" + kF16 + "' -p 'Blessed are the' -n 48 --temp 0");
+  // The oracle, and the F16 path on the CPU backend (the same f32 arithmetic on
+  // the same weights, sampled by the path's own argmax step).
+  for (const std::string backend : {"--backend reference", "--backend cpu --kernel-path gemma2-f16-native"}) {
+    const Output o = kpath("run -m '" + kF16 + "' -p 'Blessed are the' -n 48 --temp 0 " + backend);
+    ASSERT_EQ(o.exit_code, 0) << o.err;
+    EXPECT_EQ(o.out, "Blessed are the" + continuation + "\n") << backend;
+    EXPECT_NE(o.err.find("prompt:"), std::string::npos) << o.err;
+    EXPECT_NE(o.err.find("generation:    13 tokens"), std::string::npos) << o.err;
+    EXPECT_NE(o.err.find("tokens/s"), std::string::npos) << o.err;
+  }
+}
+
+// `kpath run` says which path runs and where the choice came from, in the
+// documented precedence: --kernel-path > --config > model preset.
+TEST(CliRun, PrintsThePathAndTheSourceOfTheChoice) {
+  const std::string base = "run -p 'In the beginning' -n 2 --temp 0 --backend cpu ";
+  Output o = kpath(base);
   ASSERT_EQ(o.exit_code, 0) << o.err;
-  EXPECT_EQ(o.out, "Blessed are the" + continuation + "\n");
-  EXPECT_NE(o.err.find("prompt:"), std::string::npos) << o.err;
-  EXPECT_NE(o.err.find("generation:    13 tokens"), std::string::npos) << o.err;
-  EXPECT_NE(o.err.find("tokens/s"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("kernel path: gemma2-q4k-fused (chosen by model preset"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("backend:     cpu"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("dispatches: 84 per decoded token"), std::string::npos) << o.err;
+
+  const std::string config =
+      write_file("config.json", R"({"inference": {"kernelPath": "gemma2-q4k-dequant-f32"}})");
+  o = kpath(base + "--config '" + config + "'");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.err.find("kernel path: gemma2-q4k-dequant-f32 (chosen by runtime config"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("dispatches: 96 per decoded token"), std::string::npos) << o.err;
+
+  o = kpath(base + "--config '" + config + "' --kernel-path gemma2-q4k-dequant-f16");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.err.find("kernel path: gemma2-q4k-dequant-f16 (chosen by --kernel-path)"), std::string::npos) << o.err;
+
+  const std::string legacy = write_file("legacy.json", R"({"inference": {"q4kStrategy": "dequant_f32"}})");
+  o = kpath(base + "--config '" + legacy + "'");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.err.find("kernel path: gemma2-q4k-dequant-f32 (chosen by runtime config"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("deprecat"), std::string::npos) << o.err;
+}
+
+// --trace writes one Chrome trace event per dispatch, named by the step's op.
+TEST(CliRun, TraceHasOneEventPerDispatch) {
+  const std::string trace = temp_path("trace.json");
+  const Output o = kpath("run -p 'In the beginning' -n 3 --temp 0 --ignore-eos --backend cpu --trace '" + trace + "'");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const nlohmann::json j = nlohmann::json::parse(slurp(trace));
+  const nlohmann::json& events = j.is_array() ? j : j["traceEvents"];
+  size_t complete = 0, attention = 0;
+  for (const auto& e : events) {
+    if (e.value("ph", "") != "X") continue;
+    ++complete;
+    if (e.value("name", "") == "attention") ++attention;
+  }
+  // The prompt's forward (82 steps), the two sampling steps for the first
+  // token, then two decode steps of 84 dispatches (forward and sampling) each.
+  EXPECT_EQ(complete, 82u + 2u + 2u * 84u);
+  EXPECT_EQ(attention, 6u * 3u);
 }
 
 TEST(CliRun, SeedMakesSamplingReproducible) {
-  const std::string args = "run -p 'And the LORD said' -n 24 --temp 1.0 --top-k 0 --top-p 1 --min-p 0 ";
+  const std::string args = "run -p 'And the LORD said' -n 24 --temp 1.0 --top-k 0 --top-p 1 --min-p 0 --backend cpu ";
   const Output a = kpath(args + "--seed 7"), b = kpath(args + "--seed 7"), c = kpath(args + "--seed 8");
   ASSERT_EQ(a.exit_code, 0) << a.err;
   ASSERT_EQ(b.exit_code, 0) << b.err;
@@ -174,8 +225,12 @@ TEST(CliErrors, BadInputFailsWithOneLine) {
   expect_error("eval" + model + "--prompt-tokens '" + too_long + "'", "context of 1024 tokens");
   expect_error("run" + model + "--ctx-size 4 -p 'And the LORD spake unto Moses'", "context of 4 tokens");
 
-  expect_error("run" + model + "-p hi -n -1", "-n must be >= 0");
-  expect_error("eval" + model + "--prompt-tokens '" + ok_prompts + "' --n-gen -2", "--n-gen must be >= 0");
+  expect_error("run" + model + "-p hi -n -5", "-n must be between 0 and");
+  expect_error("eval" + model + "--prompt-tokens '" + ok_prompts + "' --n-gen -2", "--n-gen must be between 0 and");
+  expect_error("run" + model + "-p hi --top-p 7", "top-p must be in [0, 1]");
+  expect_error("run" + model + "--backend cpu --ctx-size 4 -p 'And the LORD spake unto Moses'", "context of 4 tokens");
+  expect_error("run" + model + "-p hi --backend cpu --kernel-path no-such-path", "no-such-path");
+  expect_error("run" + model + "-p hi --backend reference --kernel-path gemma2-f16-native", "takes no kernel path");
   expect_error("run" + model + "-p hi --top-p 1.5", "top-p must be in [0, 1]");
   expect_error("run" + model + "-p hi --top-p -0.5", "top-p must be in [0, 1]");
   expect_error("run" + model + "-p hi --backend metal", "unknown backend 'metal'");

@@ -31,6 +31,10 @@ struct CudaOptions {
   // Debugging: run every submit launch by launch and wait after each, so an
   // error raised while a kernel runs (an illegal address) names its dispatch.
   bool sync_each_dispatch = false;
+  // Programmatic dependent launch on compute capability 9.0 and later: each
+  // kernel may start launching while its predecessor finishes (the kernels
+  // wait for it before touching memory; kernels/cuda/common.cuh).
+  bool programmatic_launch = true;
 };
 
 // Every CUDA device, or the reason none can be used (no driver, no device).

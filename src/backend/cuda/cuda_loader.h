@@ -43,11 +43,13 @@ namespace kp::backend::cuda {
   X(cuMemsetD8Async)                \
   X(cuMemcpyHtoDAsync)              \
   X(cuMemcpyDtoHAsync)              \
+  X(cuMemcpyDtoDAsync)              \
   X(cuModuleLoadData)               \
   X(cuModuleUnload)                 \
   X(cuModuleGetFunction)            \
   X(cuFuncGetAttribute)             \
   X(cuLaunchKernel)                 \
+  X(cuLaunchKernelEx)               \
   X(cuEventCreate)                  \
   X(cuEventDestroy)                 \
   X(cuEventRecord)                  \
