@@ -93,6 +93,17 @@ class Backend {
   virtual std::vector<double> last_timings() const = 0;
   // Peak device memory allocated by this backend, in bytes.
   virtual uint64_t peak_memory() const = 0;
+
+  // The device's copy bandwidth (kpath bench): copies `bytes` from one device
+  // buffer to another `repeats` times and returns the best rate in bytes per
+  // second, counting what each copy reads and writes (2 * bytes). The two
+  // buffers are freed afterwards but count in peak_memory(), so measure on a
+  // backend that holds no model. Backends without a measurement say so.
+  virtual Result<double> measure_copy_bandwidth(uint64_t bytes, int repeats) {
+    (void)bytes;
+    (void)repeats;
+    return make_error("the {} backend cannot measure its copy bandwidth", info().backend);
+  }
 };
 
 }  // namespace kp::backend

@@ -229,6 +229,38 @@ class CpuBackend final : public Backend {
   std::vector<double> last_timings() const override { return timings_; }
   uint64_t peak_memory() const override { return peak_bytes_; }
 
+  // memcpy in 1 MiB pieces on every thread of the pool, as the kernels run.
+  Result<double> measure_copy_bandwidth(uint64_t bytes, int repeats) override {
+    if (bytes == 0 || repeats < 1) return make_error("cpu backend: copy bandwidth needs bytes > 0 and repeats >= 1");
+    KP_TRY(BufferId src, create_buffer(bytes, BufferUsage::kDevice, "bandwidth src"));
+    auto dst = create_buffer(bytes, BufferUsage::kDevice, "bandwidth dst");
+    if (!dst.ok()) {
+      destroy_buffer(src);
+      return dst.take_error();
+    }
+    std::byte* s = buffers_.at(src).data;
+    std::byte* d = buffers_.at(*dst).data;
+    std::memset(s, 1, bytes);  // touch every page before timing
+    std::memset(d, 0, bytes);
+    constexpr int64_t kPiece = 1 << 20;
+    const int64_t pieces = static_cast<int64_t>((bytes + kPiece - 1) / kPiece);
+    double best = 0;
+    for (int r = 0; r < repeats; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      pool_.parallel_for(pieces, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          const uint64_t off = static_cast<uint64_t>(i * kPiece);
+          std::memcpy(d + off, s + off, std::min<uint64_t>(kPiece, bytes - off));
+        }
+      });
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (seconds > 0) best = std::max(best, 2.0 * static_cast<double>(bytes) / seconds);
+    }
+    destroy_buffer(src);
+    destroy_buffer(*dst);
+    return best;
+  }
+
  private:
   Result<std::byte*> range(BufferId id, uint64_t offset, uint64_t bytes, const char* what) {
     auto it = buffers_.find(id);

@@ -41,6 +41,7 @@ class CudaBackend final : public Backend {
   Status submit(CommandListId id, const KpParams& params, bool timestamps) override;
   std::vector<double> last_timings() const override { return timings_; }
   uint64_t peak_memory() const override { return peak_bytes_; }
+  Result<double> measure_copy_bandwidth(uint64_t bytes, int repeats) override;
 
  private:
   struct Buffer {
@@ -399,6 +400,40 @@ Status CudaBackend::submit(CommandListId id, const KpParams& params, bool timest
     }
   }
   return {};
+}
+
+// cuMemcpyDtoDAsync on the backend's stream between two events; run 0 warms up.
+Result<double> CudaBackend::measure_copy_bandwidth(uint64_t bytes, int repeats) {
+  if (bytes == 0 || repeats < 1) return make_error("CUDA: copy bandwidth needs bytes > 0 and repeats >= 1");
+  KP_TRY(BufferId src, create_buffer(bytes, BufferUsage::kDevice, "bandwidth src"));
+  auto dst = create_buffer(bytes, BufferUsage::kDevice, "bandwidth dst");
+  if (!dst.ok()) {
+    destroy_buffer(src);
+    return dst.take_error();
+  }
+  CUevent start = nullptr, stop = nullptr;
+  double best = 0;
+  Status st = check(drv_->cuEventCreate(&start, CU_EVENT_DEFAULT), "cuEventCreate");
+  if (st.ok()) st = check(drv_->cuEventCreate(&stop, CU_EVENT_DEFAULT), "cuEventCreate");
+  for (int r = 0; r <= repeats && st.ok(); ++r) {
+    st = check(drv_->cuEventRecord(start, stream_), "cuEventRecord");
+    if (st.ok()) {
+      st = check(drv_->cuMemcpyDtoDAsync(buffers_[*dst].ptr, buffers_[src].ptr, bytes, stream_),
+                 fmt::format("cuMemcpyDtoDAsync({} bytes)", bytes));
+    }
+    if (st.ok()) st = check(drv_->cuEventRecord(stop, stream_), "cuEventRecord");
+    if (st.ok()) st = check(drv_->cuEventSynchronize(stop), "cuEventSynchronize");
+    float ms = 0;
+    if (st.ok()) st = check(drv_->cuEventElapsedTime(&ms, start, stop), "cuEventElapsedTime");
+    if (st.ok() && r > 0 && ms > 0) best = std::max(best, 2.0 * static_cast<double>(bytes) / (ms * 1e-3));
+  }
+  if (start != nullptr) drv_->cuEventDestroy(start);
+  if (stop != nullptr) drv_->cuEventDestroy(stop);
+  destroy_buffer(src);
+  destroy_buffer(*dst);
+  KP_TRY_STATUS(st);
+  if (best <= 0) return make_error("CUDA: the copy bandwidth measurement took no measurable time");
+  return best;
 }
 
 }  // namespace

@@ -33,8 +33,11 @@ struct CudaOptions {
   bool sync_each_dispatch = false;
   // Programmatic dependent launch on compute capability 9.0 and later: each
   // kernel may start launching while its predecessor finishes (the kernels
-  // wait for it before touching memory; kernels/cuda/common.cuh).
-  bool programmatic_launch = true;
+  // wait for it before touching memory; kernels/cuda/common.cuh). Off by
+  // default: on an H100 it gained nothing in decode (330 vs 332-351 tokens/s
+  // on Gemma-2-2B Q4_K_M, whose kernels are latency-bound) and cost prefill
+  // a fifth (the waiting blocks hold SMs the GEMMs need).
+  bool programmatic_launch = false;
 };
 
 // Every CUDA device, or the reason none can be used (no driver, no device).

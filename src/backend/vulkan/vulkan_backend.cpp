@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "backend/vulkan/vk_bandwidth.h"
 #include "backend/vulkan/vk_commands.h"
 #include "backend/vulkan/vk_device.h"
 #include "backend/vulkan/vk_memory.h"
@@ -53,6 +54,9 @@ class VulkanBackendImpl final : public VulkanBackend {
   }
   std::vector<double> last_timings() const override { return commands_->last_timings(); }
   uint64_t peak_memory() const override { return memory_->peak(); }
+  Result<double> measure_copy_bandwidth(uint64_t bytes, int repeats) override {
+    return vk::measure_copy_bandwidth(*ctx_, *memory_, bytes, repeats);
+  }
 
   uint64_t validation_message_count() const override { return ctx_->validation().count.load(); }
   std::vector<std::string> validation_messages() const override {
