@@ -77,6 +77,8 @@ std::vector<Case> cases_for(const kpath::KernelDesc& kernel, const ModelShapes& 
         if (big) {
           add(1, [](OpCase& c) { c.params.pos0 = 5000; c.step.window = 4096; });  // decode deep in the context
           add(12, none);                                                           // prefill from 0
+          add(1, [](OpCase& c) { c.params.pos0 = 600; });                          // decode, whole history
+          add(7, [](OpCase& c) { c.params.pos0 = 300; });                          // prefill after history
         } else {
           add(1, [](OpCase& c) { c.params.pos0 = 37; });                       // decode with cache history
           add(40, none);                                                        // prefill from 0, two key tiles
