@@ -229,6 +229,7 @@ class AlteredBackend final : public Backend {
   explicit AlteredBackend(std::unique_ptr<Backend> inner) : inner_(std::move(inner)) {}
   std::function<void(PipelineDesc&)> alter_pipeline;
   std::function<void(KpParams&)> alter_params;
+  std::function<void(DispatchDesc&)> alter_dispatch;
 
   const DeviceInfo& info() const override { return inner_->info(); }
   Result<BufferId> create_buffer(uint64_t bytes, BufferUsage usage, const std::string& name) override {
@@ -246,7 +247,12 @@ class AlteredBackend final : public Backend {
     if (alter_pipeline) alter_pipeline(d);
     return inner_->create_pipeline(d);
   }
-  Result<CommandListId> record(std::span<const DispatchDesc> dispatches) override { return inner_->record(dispatches); }
+  Result<CommandListId> record(std::span<const DispatchDesc> dispatches) override {
+    if (!alter_dispatch) return inner_->record(dispatches);
+    std::vector<DispatchDesc> altered(dispatches.begin(), dispatches.end());
+    for (DispatchDesc& d : altered) alter_dispatch(d);
+    return inner_->record(altered);
+  }
   void destroy_command_list(CommandListId id) override { inner_->destroy_command_list(id); }
   Status submit(CommandListId id, const KpParams& params, bool timestamps) override {
     KpParams p = params;
@@ -299,7 +305,11 @@ TEST(OpHarness, ReportsAWrongEmbeddingScale) {
 
 TEST(OpHarness, ReportsRowsATargetLeavesUnwritten) {
   AlteredBackend wrong(make_cpu_backend());
-  wrong.alter_params = [](KpParams& p) { p.n_tokens -= 1; };  // skips the batch's last row
+  wrong.alter_dispatch = [](DispatchDesc& d) {  // runs one row fewer than the batch: skips its last row
+    for (auto& [name, value] : d.symbols) {
+      if (name == "T") value -= 1;
+    }
+  };
   OpCase c;
   c.kernel = "matmul_q4k";
   c.entry = "gemm";
