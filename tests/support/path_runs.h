@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <memory>
+#include <ostream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -93,6 +94,9 @@ struct PathCase {
   double vs_cpu;        // on a GPU backend, against the CPU backend
   bool f32;             // weights used as dequantized f32 and f32 activations
 };
+
+// Test names and failure messages show the case as "path on model".
+inline void PrintTo(const PathCase& c, std::ostream* os) { *os << c.path << " on " << c.model; }
 
 inline std::vector<PathCase> builtin_path_cases() {
   return {
