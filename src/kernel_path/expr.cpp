@@ -71,7 +71,19 @@ class Parser {
     }
   }
 
+  // Every level of nesting passes here ('(' and calls through expr(), '-'
+  // directly), so the depth is bounded here.
   Result<ExprValue> unary() {
+    if (depth_ >= kMaxExprDepth) {
+      return fail(fmt::format("nested deeper than {} levels", kMaxExprDepth));
+    }
+    ++depth_;
+    Result<ExprValue> v = unary_inner();
+    --depth_;
+    return v;
+  }
+
+  Result<ExprValue> unary_inner() {
     if (eat('-')) {
       KP_TRY(ExprValue v, unary());
       return ExprValue{-v.value, v.is_integer};
@@ -144,6 +156,7 @@ class Parser {
   std::string_view s_;
   const SymbolTable& symbols_;
   size_t i_ = 0;
+  int depth_ = 0;  // unary() calls in progress
 };
 
 }  // namespace

@@ -19,6 +19,10 @@ struct ExprValue {
 
 using SymbolTable = std::map<std::string, ExprValue, std::less<>>;
 
+// Parentheses, unary minus and function calls nest at most this deep: the
+// parser recurses, and expressions come from path files (untrusted).
+inline constexpr int kMaxExprDepth = 64;
+
 // Errors name the expression and the unknown symbol or syntax problem.
 Result<ExprValue> eval_expr(std::string_view expr, const SymbolTable& symbols);
 
