@@ -14,38 +14,18 @@
 #include <sstream>
 #include <string>
 
+#include "../support/run_kpath.h"
 #include "format/gguf.h"
 
 namespace {
 
+using kp::test::Output;
+using kp::test::slurp;
+
+std::string temp_path(const std::string& name) { return kp::test::temp_path("kp_cli_bench", name); }
+Output kpath(const std::string& args) { return kp::test::run_kpath("kp_cli_bench", args); }
+
 const std::string kQ4k = std::string(KP_TEST_DATA) + "/kjv-tiny-q4_k.gguf";
-
-struct Output {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string temp_path(const std::string& name) {
-  return ::testing::TempDir() + "kp_cli_bench_" + std::to_string(getpid()) + "_" + name;
-}
-
-Output kpath(const std::string& args) {
-  const std::string out = temp_path("stdout"), err = temp_path("stderr");
-  const std::string cmd = std::string("'") + KP_BINARY + "' " + args + " >'" + out + "' 2>'" + err + "'";
-  const int status = std::system(cmd.c_str());
-  Output o;
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  o.out = slurp(out);
-  o.err = slurp(err);
-  return o;
-}
 
 // Bytes of the file's tensors as stored, and as f32.
 std::pair<uint64_t, uint64_t> tensor_bytes() {

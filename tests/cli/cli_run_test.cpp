@@ -3,6 +3,8 @@
 // sampling reproducibility, and the exit code and one-line message of bad input.
 #include <gtest/gtest.h>
 
+#include "../support/run_kpath.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,37 +19,14 @@
 
 namespace {
 
+using kp::test::Output;
+using kp::test::slurp;
+
+std::string temp_path(const std::string& name) { return kp::test::temp_path("kp_cli_run", name); }
+Output kpath(const std::string& args) { return kp::test::run_kpath("kp_cli_run", args); }
+
 const std::string kData = KP_TEST_DATA;
 const std::string kF16 = kData + "/kjv-tiny-f16.gguf";
-
-struct Output {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Per-process names: ctest runs tests of this file in parallel processes.
-std::string temp_path(const std::string& name) {
-  return ::testing::TempDir() + "kp_cli_run_" + std::to_string(getpid()) + "_" + name;
-}
-
-// Runs `kpath <args>` (args already shell-quoted where needed).
-Output kpath(const std::string& args) {
-  const std::string out = temp_path("stdout"), err = temp_path("stderr");
-  const std::string cmd = std::string("'") + KP_BINARY + "' " + args + " >'" + out + "' 2>'" + err + "'";
-  const int status = std::system(cmd.c_str());
-  Output o;
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  o.out = slurp(out);
-  o.err = slurp(err);
-  return o;
-}
 
 std::string write_file(const std::string& name, const std::string& text) {
   const std::string path = temp_path(name);

@@ -3,43 +3,17 @@
 // parameters = 4096*256 (token_embd) + 6 layers * (q 256*256 + k 256*128 +
 // v 256*128 + o 256*256 + 3 FFN 256*768 + 4 norms 256) + output_norm 256.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <string>
 
+#include "../support/run_kpath.h"
+
 namespace {
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using RunResult = kp::test::Output;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-RunResult run_kpath(const std::string& args) {
-  const std::string out = ::testing::TempDir() + "gguf_info_cli_" + std::to_string(getpid()) + ".out";
-  const std::string err = ::testing::TempDir() + "gguf_info_cli_" + std::to_string(getpid()) + ".err";
-  const std::string cmd = std::string("'") + KP_BINARY + "' " + args + " >'" + out + "' 2>'" + err + "'";
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  std::remove(out.c_str());
-  std::remove(err.c_str());
-  return r;
-}
+RunResult run_kpath(const std::string& args) { return kp::test::run_kpath("gguf_info_cli", args); }
 
 // The first line starting with `prefix`, its words joined by single spaces.
 std::string words_of_line(const std::string& text, const std::string& prefix) {
