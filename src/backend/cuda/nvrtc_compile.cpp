@@ -1,9 +1,10 @@
 #include "backend/cuda/nvrtc_compile.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
-#include <regex>
 #include <set>
+#include <string_view>
 
 #include "backend/cuda/cuda_loader.h"
 #include "core/mapped_file.h"
@@ -25,17 +26,28 @@ constexpr const char* kStdintShim =
     "typedef long long int64_t;\ntypedef unsigned long long uint64_t;\n"
     "typedef unsigned long long uintptr_t;\n";
 
+// `#include "name"` lines (spaces and tabs allowed around '#' and 'include').
 std::vector<std::string> quoted_includes(const std::string& text) {
-  static const std::regex re(R"re(^[ \t]*#[ \t]*include[ \t]*"([^"]+)")re");
   std::vector<std::string> out;
   size_t pos = 0;
+  auto skip_blank = [](std::string_view s, size_t i) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    return i;
+  };
   while (pos < text.size()) {
     size_t end = text.find('\n', pos);
     if (end == std::string::npos) end = text.size();
-    std::smatch m;
-    const std::string line = text.substr(pos, end - pos);
-    if (std::regex_search(line, m, re)) out.push_back(m[1].str());
+    const std::string_view line(text.data() + pos, end - pos);
     pos = end + 1;
+    size_t i = skip_blank(line, 0);
+    if (i >= line.size() || line[i] != '#') continue;
+    i = skip_blank(line, i + 1);
+    if (line.substr(i, 7) != "include") continue;
+    i = skip_blank(line, i + 7);
+    if (i >= line.size() || line[i] != '"') continue;
+    const size_t close = line.find('"', i + 1);
+    if (close == std::string_view::npos || close == i + 1) continue;
+    out.emplace_back(line.substr(i + 1, close - i - 1));
   }
   return out;
 }
@@ -67,14 +79,16 @@ Status collect_headers(const std::string& text, const fs::path& dir, const std::
   return {};
 }
 
+// The decimal number that ends `line` just before `suffix` ("... 24 bytes spill" -> 24).
 int parse_int_before(const std::string& line, const std::string& suffix) {
-  static const std::regex number(R"((\d+)\s*$)");
   const size_t at = line.find(suffix);
   if (at == std::string::npos) return -1;
-  std::smatch m;
-  const std::string head = line.substr(0, at);
-  if (!std::regex_search(head, m, number)) return -1;
-  return std::stoi(m[1].str());
+  size_t end = at;
+  while (end > 0 && std::isspace(static_cast<unsigned char>(line[end - 1]))) --end;
+  size_t begin = end;
+  while (begin > 0 && std::isdigit(static_cast<unsigned char>(line[begin - 1]))) --begin;
+  if (begin == end || end - begin > 9) return -1;
+  return std::stoi(line.substr(begin, end - begin));
 }
 
 }  // namespace
