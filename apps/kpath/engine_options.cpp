@@ -21,6 +21,8 @@ void add_engine_options(CLI::App& sub, EngineOptions& o, bool allow_reference) {
   sub.add_flag("--vulkan-validation", o.vulkan_validation, "Enable the Vulkan validation layers");
   sub.add_flag("--vulkan-checkpoints", o.vulkan_checkpoints,
                "Mark each Vulkan dispatch so a device loss names its step (NVIDIA; slower)");
+  sub.add_flag("--sync-each-dispatch", o.sync_each_dispatch,
+               "Wait for the device after every dispatch, so a device fault names its step (Vulkan, CUDA; slow)");
   sub.add_option("-c,--ctx-size", o.ctx_size, "Context size in tokens (0: min(model's, 4096))")
       ->capture_default_str();
   sub.add_option("-b,--batch-size", o.batch_size, "Prompt tokens per prefill dispatch")->capture_default_str();
@@ -51,6 +53,7 @@ Result<std::unique_ptr<runtime::Session>> open_session(const format::GgufFile& m
   so.backend.device = o.device;
   so.backend.vulkan_validation = o.vulkan_validation;
   so.backend.vulkan_checkpoints = o.vulkan_checkpoints;
+  so.backend.sync_each_dispatch = o.sync_each_dispatch;
   so.kernel_path = o.kernel_path;
   so.config_file = o.config_file;
   so.kernel_dir = o.kernel_dir;

@@ -23,6 +23,7 @@ struct EngineOptions {
   std::vector<std::string> path_dirs;
   bool vulkan_validation = false;
   bool vulkan_checkpoints = false;
+  bool sync_each_dispatch = false;
   int64_t ctx_size = 0;
   int64_t batch_size = 256;
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -93,6 +94,13 @@ class Backend {
   virtual std::vector<double> last_timings() const = 0;
   // Peak device memory allocated by this backend, in bytes.
   virtual uint64_t peak_memory() const = 0;
+  // Memory the device can still give to new buffers, in bytes, as the driver
+  // reports it now (host memory for the CPU backend); 0 when unknown.
+  virtual uint64_t free_memory() const { return 0; }
+  // After a submit failed on the device: the index, in the submitted list, of
+  // the dispatch that was running, when the backend can tell (it waits after
+  // every dispatch, or the driver has checkpoints); nullopt otherwise.
+  virtual std::optional<size_t> failed_dispatch() const { return std::nullopt; }
 
   // The device's copy bandwidth (kpath bench): copies `bytes` from one device
   // buffer to another `repeats` times and returns the best rate in bytes per

@@ -31,7 +31,10 @@ Result<OpenedBackend> open_backend(const BackendRequest& request) {
   if (name == "cpu") return OpenedBackend{backend::make_cpu_backend(), "--backend cpu"};
 #ifdef KP_HAVE_CUDA
   if (name == "cuda") {
-    KP_TRY(auto be, backend::make_cuda_backend(request.device < 0 ? 0 : request.device, cache + "/cuda"));
+    backend::CudaOptions co;
+    co.cache_dir = cache + "/cuda";
+    co.sync_each_dispatch = request.sync_each_dispatch;
+    KP_TRY(auto be, backend::make_cuda_backend(request.device < 0 ? 0 : request.device, co));
     return OpenedBackend{std::move(be), "--backend cuda"};
   }
 #endif
@@ -41,6 +44,7 @@ Result<OpenedBackend> open_backend(const BackendRequest& request) {
     vo.device_index = request.device;
     vo.validation = request.vulkan_validation;
     vo.checkpoints = request.vulkan_checkpoints;
+    vo.sync_each_dispatch = request.sync_each_dispatch;
     vo.cache_dir = cache + "/vulkan";
     KP_TRY(auto be, backend::make_vulkan_backend(vo));
     return OpenedBackend{std::move(be), "--backend vulkan"};
@@ -54,7 +58,10 @@ Result<OpenedBackend> open_backend(const BackendRequest& request) {
   std::string why;
 #ifdef KP_HAVE_CUDA
   {
-    auto be = backend::make_cuda_backend(0, cache + "/cuda");
+    backend::CudaOptions co;
+    co.cache_dir = cache + "/cuda";
+    co.sync_each_dispatch = request.sync_each_dispatch;
+    auto be = backend::make_cuda_backend(0, co);
     if (be.ok()) return OpenedBackend{std::move(*be), "auto: CUDA device 0"};
     why += "CUDA: " + be.error().message + "; ";
   }
@@ -65,6 +72,7 @@ Result<OpenedBackend> open_backend(const BackendRequest& request) {
     vo.device_index = -1;  // the backend prefers a real GPU over a software device
     vo.validation = request.vulkan_validation;
     vo.checkpoints = request.vulkan_checkpoints;
+    vo.sync_each_dispatch = request.sync_each_dispatch;
     vo.cache_dir = cache + "/vulkan";
     auto be = backend::make_vulkan_backend(vo);
     if (be.ok()) {

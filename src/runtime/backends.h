@@ -22,6 +22,7 @@ struct BackendRequest {
   int device = -1;               // -1: the backend's choice
   bool vulkan_validation = false;
   bool vulkan_checkpoints = false;  // name the dispatch at a device loss (slower)
+  bool sync_each_dispatch = false;  // wait after every dispatch, so a fault names its step (slow)
   std::string cache_dir;         // compiled kernels; "" = the default cache directory
 };
 

@@ -1,7 +1,10 @@
 #include "runtime/executor.h"
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "core/fp16.h"
 #include "format/quant.h"
@@ -35,6 +38,10 @@ kpath::SymbolTable step_symbols(const kpath::PlannedStep& step, const kpath::Mod
   // row's logits, sampling); step.symbols then holds it.
   if (rows > 0 && !step.symbols.contains("T")) table["T"] = kpath::ExprValue{static_cast<double>(rows), true};
   return table;
+}
+
+std::string describe_step(const kpath::PlannedStep& s) {
+  return fmt::format("{} (op {}, kernel {}, entry {})", s.location, s.op, s.kernel->id, s.entry);
 }
 
 }  // namespace
@@ -71,6 +78,7 @@ Result<std::unique_ptr<Executor>> Executor::create(const kpath::Plan& plan, cons
   }
   if (!plan.slots.count("logits")) return make_error("{}: no step writes the 'logits' slot", plan.path->source);
   if (!plan.slots.count("token_ids")) return make_error("{}: no step reads the 'token_ids' slot", plan.path->source);
+  KP_TRY_STATUS(ex->check_memory(model));
   KP_TRY_STATUS(ex->upload_weights(model));
   KP_TRY_STATUS(ex->create_slots());
   // Compile every pipeline now, so errors surface before the first token.
@@ -83,23 +91,43 @@ Result<std::unique_ptr<Executor>> Executor::create(const kpath::Plan& plan, cons
   return ex;
 }
 
-Status Executor::upload_weights(const format::GgufFile& model) {
-  uint64_t total = 0;
+uint64_t Executor::slot_alloc_bytes(const kpath::SlotInfo& slot) const {
+  const int64_t rows = slot.persistent ? slot.rows.value : slot.rows.eval(options_.max_batch);
+  return std::max<uint64_t>(4, static_cast<uint64_t>(rows * slot.cols) * dtype_bytes(slot.dtype));
+}
+
+Status Executor::check_memory(const format::GgufFile& model) const {
+  uint64_t weights = 0;
   for (const auto& name : plan_.weights) {
     const format::GgufTensorInfo* t = model.tensor(name);
     if (t == nullptr) return make_error("{}: tensor '{}' not found", model.name(), name);
     auto it = plan_.weight_types.find(name);
     const format::GgmlType target = it == plan_.weight_types.end() ? t->type : it->second;
-    total += target == t->type ? t->n_bytes : format::row_bytes(target, t->n_elements);
+    weights += target == t->type ? t->n_bytes : format::row_bytes(target, t->n_elements);
   }
-  const uint64_t mem = backend_.info().memory_bytes;
-  if (mem != 0 && total > mem) {
-    return make_error("{}: the weights need {:.2f} GiB on the device ({}), which has {:.2f} GiB", model.name(),
-                      static_cast<double>(total) / (1 << 30), backend_.info().name,
-                      static_cast<double>(mem) / (1 << 30));
-  }
+  uint64_t kept = 0, scratch = 0;  // persistent slots (the KV cache), per-batch activations
+  for (const auto& [name, slot] : plan_.slots) (slot.persistent ? kept : scratch) += slot_alloc_bytes(slot);
+  const uint64_t need = weights + kept + scratch;
+  const backend::DeviceInfo& info = backend_.info();
+  const uint64_t free = backend_.free_memory();
+  const uint64_t limit = free != 0 ? free : info.memory_bytes;
+  if (limit == 0 || need <= limit) return {};
+  const auto gib = [](uint64_t b) { return static_cast<double>(b) / (1ull << 30); };
+  return make_error(
+      "{}: the session needs {:.2f} GiB on {} (weights {:.2f} GiB as the path '{}' stores them, KV cache and other "
+      "persistent slots {:.2f} GiB for a context of {}, activations {:.2f} GiB for batches of {}), but {} {:.2f} GiB "
+      "{}; use a smaller --ctx-size or --batch-size, a path with smaller weights, or another device",
+      model.name(), gib(need), info.name, gib(weights), plan_.path->id, gib(kept), plan_.ctx, gib(scratch),
+      options_.max_batch, free != 0 ? "only" : "the device has", gib(limit),
+      free != 0 ? (info.memory_bytes != 0 ? fmt::format("is free (of {:.2f} GiB)", gib(info.memory_bytes))
+                                          : std::string("of host memory is available"))
+                : std::string("in all"));
+}
+
+Status Executor::upload_weights(const format::GgufFile& model) {
   for (const auto& name : plan_.weights) {
     const format::GgufTensorInfo* t = model.tensor(name);
+    if (t == nullptr) return make_error("{}: tensor '{}' not found", model.name(), name);
     auto it = plan_.weight_types.find(name);
     const format::GgmlType target = it == plan_.weight_types.end() ? t->type : it->second;
     const void* data = t->data;
@@ -124,8 +152,7 @@ Status Executor::upload_weights(const format::GgufFile& model) {
 
 Status Executor::create_slots() {
   for (const auto& [name, slot] : plan_.slots) {
-    const int64_t rows = slot.persistent ? slot.rows.value : slot.rows.eval(options_.max_batch);
-    const uint64_t bytes = std::max<uint64_t>(4, static_cast<uint64_t>(rows * slot.cols) * dtype_bytes(slot.dtype));
+    const uint64_t bytes = slot_alloc_bytes(slot);
     const auto usage = slot.host_written ? backend::BufferUsage::kHostVisible : backend::BufferUsage::kDevice;
     KP_TRY(backend::BufferId id, backend_.create_buffer(bytes, usage, name));
     if (slot.persistent || slot.host_written) {
@@ -220,7 +247,18 @@ Result<const Executor::Recorded*> Executor::sampling_list() {
 }
 
 Status Executor::submit(const Recorded& rec, const KpParams& params) {
-  KP_TRY_STATUS(backend_.submit(rec.list, params, tracing_));
+  if (Status st = backend_.submit(rec.list, params, tracing_); !st.ok()) {
+    // Name the path step: the backend knows only its dispatch index.
+    const std::optional<size_t> i = backend_.failed_dispatch();
+    if (i && *i < rec.steps.size()) {
+      return make_error("{}: step {} failed on the device: {}", plan_.path->source, describe_step(*rec.steps[*i]),
+                        st.error().message);
+    }
+    if (rec.steps.empty()) return st;
+    return make_error("{}: a device error while running {} steps, {} .. {}: {}", plan_.path->source,
+                      rec.steps.size(), describe_step(*rec.steps.front()), describe_step(*rec.steps.back()),
+                      st.error().message);
+  }
   if (tracing_) {
     const std::vector<double> ms = backend_.last_timings();
     for (size_t i = 0; i < rec.steps.size(); ++i) {

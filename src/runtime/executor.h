@@ -95,6 +95,10 @@ class Executor {
     backend::CommandListId list = 0;
     std::vector<const kpath::PlannedStep*> steps;
   };
+  // Refuses, before anything is allocated, a session the device's free memory
+  // cannot hold, with the numbers.
+  Status check_memory(const format::GgufFile& model) const;
+  uint64_t slot_alloc_bytes(const kpath::SlotInfo& slot) const;
   Status upload_weights(const format::GgufFile& model);
   Status create_slots();
   Result<backend::PipelineId> pipeline_for(const kpath::PlannedStep& step);

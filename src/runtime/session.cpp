@@ -35,10 +35,16 @@ Result<kpath::Registry> load_registry(const std::string& kernel_dir) {
 }
 
 Result<std::unique_ptr<Session>> Session::open(const format::GgufFile& model, const SessionOptions& options) {
+  KP_TRY(OpenedBackend opened, open_backend(options.backend));
+  return open(model, options, std::move(opened));
+}
+
+Result<std::unique_ptr<Session>> Session::open(const format::GgufFile& model, const SessionOptions& options,
+                                               OpenedBackend opened) {
+  if (opened.backend == nullptr) return make_error("Session::open: no backend given");
   std::unique_ptr<Session> s(new Session());
   KP_TRY(s->config_, model::load_gemma2_config(model));
   KP_TRY(s->registry_, load_registry(options.kernel_dir));
-  KP_TRY(OpenedBackend opened, open_backend(options.backend));
   s->backend_ = std::move(opened.backend);
   s->backend_why_ = std::move(opened.why);
 

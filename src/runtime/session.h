@@ -34,6 +34,9 @@ class Session {
  public:
   // `model` must outlive the session.
   static Result<std::unique_ptr<Session>> open(const format::GgufFile& model, const SessionOptions& options);
+  // The same on a backend the caller opened (options.backend is not used).
+  static Result<std::unique_ptr<Session>> open(const format::GgufFile& model, const SessionOptions& options,
+                                               OpenedBackend backend);
 
   Executor& executor() { return *executor_; }
   backend::Backend& backend() { return *backend_; }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <new>
 #include <thread>
@@ -42,6 +43,19 @@ struct RecordedDispatch {
   KpStepParams step{};
   std::map<std::string, int64_t, std::less<>> symbols;
 };
+
+// MemAvailable of /proc/meminfo (Linux), in bytes; 0 when unreadable.
+uint64_t host_available_memory() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib) {
+    std::getline(in, unit);
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return 0;
+}
 
 const char* host_arch() {
 #if defined(__x86_64__)
@@ -228,6 +242,7 @@ class CpuBackend final : public Backend {
 
   std::vector<double> last_timings() const override { return timings_; }
   uint64_t peak_memory() const override { return peak_bytes_; }
+  uint64_t free_memory() const override { return host_available_memory(); }
 
   // memcpy in 1 MiB pieces on every thread of the pool, as the kernels run.
   Result<double> measure_copy_bandwidth(uint64_t bytes, int repeats) override {

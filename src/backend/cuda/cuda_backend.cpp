@@ -41,6 +41,8 @@ class CudaBackend final : public Backend {
   Status submit(CommandListId id, const KpParams& params, bool timestamps) override;
   std::vector<double> last_timings() const override { return timings_; }
   uint64_t peak_memory() const override { return peak_bytes_; }
+  uint64_t free_memory() const override;
+  std::optional<size_t> failed_dispatch() const override { return failed_dispatch_; }
   Result<double> measure_copy_bandwidth(uint64_t bytes, int repeats) override;
 
  private:
@@ -82,6 +84,7 @@ class CudaBackend final : public Backend {
   CudaOptions options_;
   DeviceInfo info_;
   int ordinal_ = 0;
+  bool programmatic_ = false;  // launches carry the programmatic-serialization attribute
   CUdevice device_ = 0;
   CUcontext ctx_ = nullptr;
   CUstream stream_ = nullptr;
@@ -95,6 +98,7 @@ class CudaBackend final : public Backend {
   std::map<uint64_t, CUmodule> modules_;            // module key: one per (file + includes, constants, arch)
   std::vector<double> timings_;
   uint64_t live_bytes_ = 0, peak_bytes_ = 0;
+  std::optional<size_t> failed_dispatch_;  // of the last submit, when known
 };
 
 CudaBackend::~CudaBackend() {
@@ -128,6 +132,10 @@ Status CudaBackend::init(int ordinal) {
   params_host_ = static_cast<KpParams*>(host);
   *params_host_ = KpParams{};
   if (options_.disk_cache && options_.cache_dir.empty()) options_.cache_dir = default_cuda_cache_dir();
+  int major = 0;
+  KP_TRY_STATUS(check(drv_->cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device_),
+                      "cuDeviceGetAttribute (compute capability)"));
+  programmatic_ = options_.programmatic_launch && major >= 9;
   return {};
 }
 
@@ -314,6 +322,12 @@ void CudaBackend::destroy_command_list(CommandListId id) {
   l = CommandList{};
 }
 
+uint64_t CudaBackend::free_memory() const {
+  size_t free = 0, total = 0;
+  if (!make_current().ok() || drv_->cuMemGetInfo(&free, &total) != CUDA_SUCCESS) return 0;
+  return free;
+}
+
 Status CudaBackend::launch(const Launch& l, size_t index, CommandListId list) {
   const Pipeline& p = pipelines_[l.pipeline];
   // Kernel arguments: (const KpParams*, KpStepParams, binding pointers...).
@@ -322,9 +336,35 @@ Status CudaBackend::launch(const Launch& l, size_t index, CommandListId list) {
   args.push_back(const_cast<CUdeviceptr*>(&params_dev_));
   args.push_back(const_cast<KpStepParams*>(&l.step));
   for (const CUdeviceptr& a : l.args) args.push_back(const_cast<CUdeviceptr*>(&a));
-  const CUresult r = drv_->cuLaunchKernel(p.function, l.grid[0], l.grid[1], l.grid[2], p.block[0], p.block[1],
-                                          p.block[2], 0, stream_, args.data(), nullptr);
+  CUresult r;
+  if (programmatic_) {
+    CUlaunchAttribute attr{};
+    attr.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    attr.value.programmaticStreamSerializationAllowed = 1;
+    CUlaunchConfig cfg{};
+    cfg.gridDimX = l.grid[0];
+    cfg.gridDimY = l.grid[1];
+    cfg.gridDimZ = l.grid[2];
+    cfg.blockDimX = p.block[0];
+    cfg.blockDimY = p.block[1];
+    cfg.blockDimZ = p.block[2];
+    cfg.hStream = stream_;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    r = drv_->cuLaunchKernelEx(&cfg, p.function, args.data(), nullptr);
+  } else {
+    r = drv_->cuLaunchKernel(p.function, l.grid[0], l.grid[1], l.grid[2], p.block[0], p.block[1], p.block[2], 0,
+                             stream_, args.data(), nullptr);
+  }
   if (r == CUDA_SUCCESS) return {};
+  // An error a kernel raised while running (sticky: the context is dead)
+  // surfaces at whichever call comes next; other errors belong to this launch.
+  const bool from_earlier = r == CUDA_ERROR_ILLEGAL_ADDRESS || r == CUDA_ERROR_LAUNCH_FAILED ||
+                            r == CUDA_ERROR_ILLEGAL_INSTRUCTION || r == CUDA_ERROR_MISALIGNED_ADDRESS ||
+                            r == CUDA_ERROR_INVALID_ADDRESS_SPACE || r == CUDA_ERROR_INVALID_PC ||
+                            r == CUDA_ERROR_ASSERT || r == CUDA_ERROR_HARDWARE_STACK_ERROR ||
+                            r == CUDA_ERROR_LAUNCH_TIMEOUT;
+  if (!from_earlier) failed_dispatch_ = index;
   return make_error("CUDA device {}: command list {} dispatch {} ({}, grid {}x{}x{}, block {}x{}x{}): cuLaunchKernel "
                     "failed: {}",
                     ordinal_, list, index, p.label, l.grid[0], l.grid[1], l.grid[2], p.block[0], p.block[1],
@@ -333,6 +373,7 @@ Status CudaBackend::launch(const Launch& l, size_t index, CommandListId list) {
 
 Status CudaBackend::submit(CommandListId id, const KpParams& params, bool timestamps) {
   if (id == 0 || id >= lists_.size() || !lists_[id].live) return make_error("submit: no command list with id {}", id);
+  failed_dispatch_.reset();
   CommandList& list = lists_[id];
   KP_TRY_STATUS(make_current());
   *params_host_ = params;
@@ -355,6 +396,7 @@ Status CudaBackend::submit(CommandListId id, const KpParams& params, bool timest
     for (size_t i = 0; i < n; ++i) {
       KP_TRY_STATUS(launch(list.launches[i], i, id));
       if (CUresult r = drv_->cuStreamSynchronize(stream_); r != CUDA_SUCCESS) {
+        failed_dispatch_ = i;
         return make_error("CUDA device {}: command list {} dispatch {} ({}) failed while running: {}", ordinal_, id,
                           i, pipelines_[list.launches[i].pipeline].label, cuda_error_text(*drv_, r));
       }
@@ -387,7 +429,7 @@ Status CudaBackend::submit(CommandListId id, const KpParams& params, bool timest
     std::string first;
     for (size_t i = 0; i < n && i < 8; ++i) first += fmt::format(", {}", pipelines_[list.launches[i].pipeline].label);
     return make_error("CUDA device {}: running command list {} ({} dispatches{}: {}{}) failed: {} (run with "
-                      "CudaOptions::sync_each_dispatch to name the dispatch)",
+                      "--sync-each-dispatch to name the dispatch)",
                       ordinal_, id, n, timestamps ? "" : ", as a graph", first.empty() ? "" : first.substr(2),
                       n > 8 ? ", ..." : "", cuda_error_text(*drv_, r));
   }

@@ -38,6 +38,7 @@ namespace kp::backend::cuda {
   X(cuStreamSynchronize)            \
   X(cuMemAlloc)                     \
   X(cuMemFree)                      \
+  X(cuMemGetInfo)                   \
   X(cuMemAllocHost)                 \
   X(cuMemFreeHost)                  \
   X(cuMemsetD8Async)                \

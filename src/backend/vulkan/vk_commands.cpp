@@ -280,8 +280,9 @@ Error Commands::device_lost(CommandListId id, const List& list, int64_t known_di
   lost_ = true;
   std::string where =
       "an unknown dispatch (run with --vulkan-checkpoints on a device with VK_NV_device_diagnostic_checkpoints, "
-      "or with VulkanOptions::sync_each_dispatch, to name it)";
+      "or with --sync-each-dispatch, to name it)";
   if (known_dispatch >= 0) {
+    failed_dispatch_ = static_cast<size_t>(known_dispatch);
     const Pipeline* p = pipelines_.find(list.dispatches[static_cast<size_t>(known_dispatch)].pipeline);
     where = fmt::format("dispatch {} ({})", known_dispatch, p ? p->label : "?");
   } else if (checkpoints_) {
@@ -292,6 +293,7 @@ Error Commands::device_lost(CommandListId id, const List& list, int64_t known_di
     uintptr_t last = 0;
     for (const auto& c : data) last = std::max(last, reinterpret_cast<uintptr_t>(c.pCheckpointMarker));
     if (last > 0 && last <= list.dispatches.size()) {
+      failed_dispatch_ = last - 1;
       const Pipeline* p = pipelines_.find(list.dispatches[last - 1].pipeline);
       where = fmt::format("dispatch {} ({}), the last one the device started", last - 1, p ? p->label : "?");
     }
@@ -328,6 +330,7 @@ Status Commands::submit_each(CommandListId id, List& list) {
 
 Status Commands::submit(CommandListId id, const KpParams& params, bool timestamps) {
   if (lost_) return make_error("submit: the Vulkan device was lost earlier; the backend must be recreated");
+  failed_dispatch_.reset();
   auto it = lists_.find(id);
   if (it == lists_.end()) return make_error("submit: unknown command list {}", id);
   List& list = it->second;

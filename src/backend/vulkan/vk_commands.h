@@ -11,6 +11,7 @@
 #include <vulkan/vulkan.h>
 
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,6 +43,8 @@ class Commands {
   Status submit(CommandListId id, const KpParams& params, bool timestamps);
   const std::vector<double>& last_timings() const { return timings_; }
   // Barriers recorded in list `id` (for tests); -1 for an unknown list.
+  // The dispatch a device loss was traced to (sync_each or checkpoints), else nullopt.
+  std::optional<size_t> failed_dispatch() const { return failed_dispatch_; }
   int barrier_count(CommandListId id) const;
 
  private:
@@ -77,6 +80,7 @@ class Commands {
   CommandListId next_id_ = 1;
   std::vector<double> timings_;
   bool lost_ = false;
+  std::optional<size_t> failed_dispatch_;  // of the last submit, when known
 };
 
 }  // namespace kp::backend::vk

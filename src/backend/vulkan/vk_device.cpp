@@ -207,6 +207,7 @@ void describe(VkPhysicalDevice pd, DeviceInfo& info, DeviceCaps& caps, VkPhysica
   caps.int8 = api >= VK_API_VERSION_1_2 && fc.f12.shaderInt8 && fc.f12.storageBuffer8BitAccess;
   caps.int_dot = api >= VK_API_VERSION_1_3 && fc.f13.shaderIntegerDotProduct;
   caps.checkpoints = has_device_extension(pd, VK_NV_DEVICE_DIAGNOSTIC_CHECKPOINTS_EXTENSION_NAME);
+  caps.memory_budget = has_device_extension(pd, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
   caps.max_binding_bytes = props.limits.maxStorageBufferRange;
   caps.min_binding_alignment = std::max<uint64_t>(4, props.limits.minStorageBufferOffsetAlignment);
   caps.max_allocation_bytes = m3.maxMemoryAllocationSize;
@@ -289,6 +290,7 @@ Result<std::unique_ptr<Context>> Context::create(int device_index, bool validati
   if (ctx->caps_.int_dot) fc.f13.shaderIntegerDotProduct = VK_TRUE;
   std::vector<const char*> exts;
   if (ctx->caps_.checkpoints) exts.push_back(VK_NV_DEVICE_DIAGNOSTIC_CHECKPOINTS_EXTENSION_NAME);
+  if (ctx->caps_.memory_budget) exts.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
 
   const float priority = 1.0f;
   VkDeviceQueueCreateInfo qi{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
@@ -311,6 +313,26 @@ Result<std::unique_ptr<Context>> Context::create(int device_index, bool validati
     ctx->caps_.checkpoints = ctx->cmd_set_checkpoint != nullptr && ctx->get_checkpoints != nullptr;
   }
   return ctx;
+}
+
+uint64_t Context::free_device_memory(uint64_t allocated) const {
+  VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+  VkPhysicalDeviceMemoryProperties2 mp{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+  if (caps_.memory_budget) mp.pNext = &budget;
+  vkGetPhysicalDeviceMemoryProperties2(physical_, &mp);
+  const VkPhysicalDeviceMemoryProperties& m = mp.memoryProperties;
+  uint64_t best = 0;
+  for (uint32_t i = 0; i < m.memoryHeapCount && i < VK_MAX_MEMORY_HEAPS; ++i) {
+    if (!(m.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)) continue;
+    uint64_t free = 0;
+    if (caps_.memory_budget) {
+      free = budget.heapBudget[i] > budget.heapUsage[i] ? budget.heapBudget[i] - budget.heapUsage[i] : 0;
+    } else {
+      free = m.memoryHeaps[i].size > allocated ? m.memoryHeaps[i].size - allocated : 0;
+    }
+    best = std::max(best, free);
+  }
+  return best;
 }
 
 Context::~Context() {

@@ -32,6 +32,7 @@ struct DeviceCaps {
   bool int8 = false;                 // shaderInt8 + storageBuffer8BitAccess (enabled)
   bool int_dot = false;              // shaderIntegerDotProduct (enabled)
   bool checkpoints = false;          // VK_NV_device_diagnostic_checkpoints (enabled)
+  bool memory_budget = false;        // VK_EXT_memory_budget (enabled)
   uint64_t max_binding_bytes = 0;    // maxStorageBufferRange
   uint64_t min_binding_alignment = 16;  // minStorageBufferOffsetAlignment
   uint64_t max_allocation_bytes = 0; // maxMemoryAllocationSize
@@ -58,6 +59,10 @@ class Context {
   const VkPhysicalDeviceMemoryProperties& memory_properties() const { return memory_; }
   const DeviceCaps& caps() const { return caps_; }
   const DeviceInfo& info() const { return info_; }
+  // Bytes the largest device-local heap can still give: the driver's budget
+  // less its usage with VK_EXT_memory_budget, else the heap's size less
+  // `allocated` (what this process holds).
+  uint64_t free_device_memory(uint64_t allocated) const;
   const ValidationLog& validation() const { return *log_; }
   PFN_vkCmdSetCheckpointNV cmd_set_checkpoint = nullptr;
   PFN_vkGetQueueCheckpointDataNV get_checkpoints = nullptr;

@@ -42,6 +42,7 @@ class Memory {
   Status read(BufferId id, uint64_t offset, void* data, uint64_t bytes);
   const Buffer* find(BufferId id) const;
   uint64_t peak() const { return peak_; }
+  uint64_t live() const { return live_; }
 
  private:
   Result<Buffer> allocate(uint64_t bytes, MemoryKind kind, const std::string& name);

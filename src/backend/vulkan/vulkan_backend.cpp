@@ -54,6 +54,8 @@ class VulkanBackendImpl final : public VulkanBackend {
   }
   std::vector<double> last_timings() const override { return commands_->last_timings(); }
   uint64_t peak_memory() const override { return memory_->peak(); }
+  uint64_t free_memory() const override { return ctx_->free_device_memory(memory_->live()); }
+  std::optional<size_t> failed_dispatch() const override { return commands_->failed_dispatch(); }
   Result<double> measure_copy_bandwidth(uint64_t bytes, int repeats) override {
     return vk::measure_copy_bandwidth(*ctx_, *memory_, bytes, repeats);
   }
@@ -81,7 +83,8 @@ class VulkanBackendImpl final : public VulkanBackend {
                                                 (std::filesystem::path(kernels) / "vulkan").string()};
     pipelines_ = std::make_unique<vk::Pipelines>(*ctx_, cache_dir, include_dirs);
     KP_TRY(BufferId params, memory_->create(sizeof(KpParams), BufferUsage::kHostVisible, "params"));
-    commands_ = std::make_unique<vk::Commands>(*ctx_, *memory_, *pipelines_, params, options.sync_each_dispatch);
+    commands_ = std::make_unique<vk::Commands>(*ctx_, *memory_, *pipelines_, params, options.sync_each_dispatch,
+                                               options.checkpoints);
     return commands_->init();
   }
 
