@@ -16,7 +16,8 @@ bin=$(cd "$1" && pwd)
 out=$2
 mode=${3:-full}
 # NVRTC compiles every kernel in CI already (tests/cuda/nvrtc_compile_test.cpp).
-cuda_filter=${KP_CUDA_FILTER:--NvrtcCompile.*}
+# The CudaFault tests fault their CUDA context: each runs in a process of its own.
+cuda_filter=${KP_CUDA_FILTER:--NvrtcCompile.*:CudaFault.*}
 mkdir -p "$out"
 if [ -n "${KP_BUILT_AT:-}" ] && [ "$KP_BUILT_AT" != "$PWD" ]; then
   mkdir -p "$(dirname "$KP_BUILT_AT")" && ln -sfn "$PWD" "$KP_BUILT_AT"
@@ -39,6 +40,10 @@ fi
 
 if [ "$mode" != bench ]; then
 log "cuda tests"; timeout 240 "$bin/kp_cuda_tests" --gtest_filter="$cuda_filter" >"$out/cuda_tests.txt" 2>&1
+summary "$out/cuda_tests.txt"
+for t in WithSyncEachDispatchTheErrorNamesTheStep AsAGraphTheErrorNamesTheStepsInFlight; do
+  timeout 120 "$bin/kp_cuda_tests" --gtest_filter="CudaFault.$t" >>"$out/cuda_tests.txt" 2>&1
+done
 summary "$out/cuda_tests.txt"
 log "vulkan tests"; timeout 240 "$bin/kp_vulkan_tests" >"$out/vulkan_tests.txt" 2>&1; summary "$out/vulkan_tests.txt"
 

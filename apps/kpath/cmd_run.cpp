@@ -78,11 +78,11 @@ Status run_reference(const RunOptions& o, const format::GgufFile& file, const mo
   runtime::Sampler sampler(o.sampling);
   fmt::print(stdout, "{}", o.prompt);
   std::fflush(stdout);
-  KP_TRY(runtime::GenerationStats stats,
-         runtime::generate(ref, tokenizer, sampler, prompt, static_cast<uint32_t>(o.n_predict), print_token,
-                                   !o.ignore_eos));
-  fmt::print(stdout, "\n");
+  auto generated = runtime::generate(ref, tokenizer, sampler, prompt, static_cast<uint32_t>(o.n_predict), print_token,
+                                     !o.ignore_eos);
+  fmt::print(stdout, "\n");  // ends the streamed text before an error, too
   std::fflush(stdout);
+  KP_TRY(runtime::GenerationStats stats, std::move(generated));
   print_stats(stats, ref.n_ctx(), o.sampling.seed);
   return {};
 }
@@ -97,11 +97,11 @@ Status run_path(const RunOptions& o, const format::GgufFile& file, const model::
   ex.set_tracing(tracing);
   fmt::print(stdout, "{}", o.prompt);
   std::fflush(stdout);
-  KP_TRY(runtime::GenerationStats stats,
-         runtime::generate_on_path(ex, tokenizer, o.sampling, prompt, static_cast<uint32_t>(o.n_predict), print_token,
-                                           !o.ignore_eos));
-  fmt::print(stdout, "\n");
+  auto generated = runtime::generate_on_path(ex, tokenizer, o.sampling, prompt, static_cast<uint32_t>(o.n_predict),
+                                             print_token, !o.ignore_eos);
+  fmt::print(stdout, "\n");  // ends the streamed text before an error, too
   std::fflush(stdout);
+  KP_TRY(runtime::GenerationStats stats, std::move(generated));
   print_stats(stats, ex.ctx(), o.sampling.seed);
   fmt::print(stderr, "dispatches: {} per decoded token\n", ex.decode_dispatches());
   if (tracing) {

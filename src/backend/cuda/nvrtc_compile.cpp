@@ -111,8 +111,16 @@ uint64_t hash_text(std::string_view text, uint64_t seed) {
 }
 
 std::vector<std::string> cuda_include_dirs(const kpath::KernelImpl& impl) {
+  // The kernel's own directory first, then the built-in headers (common.cuh,
+  // kp_params.h), which custom kernels may include too.
   const fs::path dir(impl.source_dir);
-  return {dir.string(), (dir.parent_path() / "include").lexically_normal().string()};
+  const fs::path builtin(kpath::default_kernels_dir());
+  std::vector<std::string> dirs;
+  for (const fs::path& d : {dir, dir.parent_path() / "include", builtin / "cuda", builtin / "include"}) {
+    const std::string s = d.lexically_normal().string();
+    if (std::find(dirs.begin(), dirs.end(), s) == dirs.end()) dirs.push_back(s);
+  }
+  return dirs;
 }
 
 Result<KernelSource> load_kernel_source(const std::string& path, const std::vector<std::string>& include_dirs) {

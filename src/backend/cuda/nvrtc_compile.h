@@ -36,8 +36,9 @@ struct KernelSource {
 // (nvrtc_compile provides <stdint.h>).
 Result<KernelSource> load_kernel_source(const std::string& path, const std::vector<std::string>& include_dirs);
 
-// The include directories of a CUDA implementation: its own directory and the
-// shared kernels/include (for kp_params.h).
+// The include directories of a CUDA implementation: its own directory, the
+// include/ beside it, then the built-in kernels/cuda (common.cuh and the other
+// headers) and kernels/include (kp_params.h), so custom kernels can use them.
 std::vector<std::string> cuda_include_dirs(const kpath::KernelImpl& impl);
 
 // `#define NAME value` for every constant, in order: unsigned as `2304u`,
