@@ -37,6 +37,40 @@ float kp_unit_dot(uint m, uint row, uint u, uint xo) {
   }
   return acc;
 }
+
+// The activations of a unit, loaded once for every row (and matrix) an
+// invocation computes; with rows of a multiple of 8 weights a unit is one
+// 16-byte load of weights (kp_w16) and two of activations (kp_x4).
+#define KP_XCHUNK KpXf16
+struct KpXf16 {
+  vec4 a, b;
+};
+
+KpXf16 kp_load_xchunk(uint u, uint xo) {
+  KpXf16 xc;
+  const uint c = xo + 8u * u;
+  if (KP_ROW_ELEMS % 8u == 0u) {
+    xc.a = kp_x4(c / 4u);
+    xc.b = kp_x4(c / 4u + 1u);
+  } else {
+    float v[8];
+    for (uint i = 0u; i < 8u; ++i) v[i] = 8u * u + i < KP_ROW_ELEMS ? kp_x(c + i) : 0.0;
+    xc.a = vec4(v[0], v[1], v[2], v[3]);
+    xc.b = vec4(v[4], v[5], v[6], v[7]);
+  }
+  return xc;
+}
+
+float kp_unit_dot_x(uint m, uint row, uint u, KpXf16 xc) {
+  if (KP_ROW_ELEMS % 8u == 0u) {
+    const uvec4 q = kp_w16(m, (row * KP_ROW_ELEMS + 8u * u) / 8u);
+    return dot(vec4(unpackHalf2x16(q.x), unpackHalf2x16(q.y)), xc.a) +
+           dot(vec4(unpackHalf2x16(q.z), unpackHalf2x16(q.w)), xc.b);
+  }
+  float v[8];
+  kp_dequant8(m, row, 8u * u, v);  // zero past the row's end
+  return dot(vec4(v[0], v[1], v[2], v[3]), xc.a) + dot(vec4(v[4], v[5], v[6], v[7]), xc.b);
+}
 #endif  // KP_DEQUANT_ONLY
 
 #endif  // KP_F16_GLSL

@@ -26,6 +26,29 @@ float kp_unit_dot(uint m, uint row, uint u, uint xo) {
   }
   return acc;
 }
+
+// The activations of a unit, loaded once for every row (and matrix) an
+// invocation computes; with rows of a multiple of 4 weights a unit is one
+// 16-byte load of weights (kp_w16) and one of activations (kp_x4).
+#define KP_XCHUNK vec4
+
+vec4 kp_load_xchunk(uint u, uint xo) {
+  const uint c = xo + 4u * u;
+  if (KP_ROW_ELEMS % 4u == 0u) return kp_x4(c / 4u);
+  vec4 v;
+  for (uint i = 0u; i < 4u; ++i) v[i] = 4u * u + i < KP_ROW_ELEMS ? kp_x(c + i) : 0.0;
+  return v;
+}
+
+float kp_unit_dot_x(uint m, uint row, uint u, vec4 xc) {
+  const uint e = row * KP_ROW_ELEMS + 4u * u;
+  if (KP_ROW_ELEMS % 4u == 0u) return dot(uintBitsToFloat(kp_w16(m, e / 4u)), xc);
+  float acc = 0.0;
+  for (uint i = 0u; i < 4u; ++i) {
+    if (4u * u + i < KP_ROW_ELEMS) acc += uintBitsToFloat(kp_w4(m, e + i)) * xc[i];
+  }
+  return acc;
+}
 #endif  // KP_DEQUANT_ONLY
 
 #endif  // KP_F32_GLSL

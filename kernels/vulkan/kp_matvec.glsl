@@ -8,6 +8,10 @@
 //   weights [KP_UNIT*unit, KP_UNIT*(unit+1)) of `row` of matrix m with x[xo + .],
 //   and void kp_dequant8(m, row, k, out float v[8]) = weights k..k+7 of `row`
 //   constants WG_SIZE (power of two) and ROWS (outputs per workgroup) for main
+//   optionally KP_XCHUNK (a type), KP_XCHUNK kp_load_xchunk(unit, xo) and
+//   float kp_unit_dot_x(m, row, unit, KP_XCHUNK): the unit's activations (and
+//   whatever depends on them alone) loaded once per unit, not once per row
+//   and matrix
 //
 // ENTRY_main (matvec, any T; grid [min(cdiv(OUT, ROWS), 65535), T, 1]): a
 //   workgroup computes ROWS outputs of batch row gl_WorkGroupID.y, striding on
@@ -50,9 +54,18 @@ void main() {
     float acc[KP_N_MATS * ROWS];
     for (uint i = 0u; i < n_values; ++i) acc[i] = 0.0;
     for (uint u = lid; u < n_units; u += WG_SIZE) {
+#ifdef KP_XCHUNK
+      const KP_XCHUNK xc = kp_load_xchunk(u, xo);  // once for all rows and matrices
+#endif
       for (uint r = 0u; r < ROWS; ++r) {
         const uint row = min(row0 + r, KP_OUT_COLS - 1u);  // past the end: computed, never stored
-        for (uint mat = 0u; mat < KP_N_MATS; ++mat) acc[mat * ROWS + r] += kp_unit_dot(mat, row, u, xo);
+        for (uint mat = 0u; mat < KP_N_MATS; ++mat) {
+#ifdef KP_XCHUNK
+          acc[mat * ROWS + r] += kp_unit_dot_x(mat, row, u, xc);
+#else
+          acc[mat * ROWS + r] += kp_unit_dot(mat, row, u, xo);
+#endif
+        }
       }
     }
 #if KP_SUBGROUP_ARITH

@@ -4,9 +4,10 @@
 // weights 64j..64j+31 (low nibbles, sub-block 2j) and 64j+32..64j+63 (high
 // nibbles, sub-block 2j+1). y = d * sc[s] * q - dmin * m[s].
 // Expects: KP_ROW_ELEMS (weights per row), uvec4 kp_w16(uint m, uint i) (unit i
-// of weight matrix m), float kp_x(uint i) (activations;
-// not needed with KP_DEQUANT_ONLY).
-// Provides: KP_UNIT, kp_unit_dot, kp_dequant8 (see kp_matvec.glsl).
+// of weight matrix m), float kp_x(uint i) and vec4 kp_x4(uint i) (activations
+// i and 4i..4i+3; not needed with KP_DEQUANT_ONLY).
+// Provides: KP_UNIT, kp_unit_dot, kp_dequant8, and the shared-activation
+// form KP_XCHUNK, kp_load_xchunk, kp_unit_dot_x (see kp_matvec.glsl).
 #ifndef KP_Q4K_GLSL
 #define KP_Q4K_GLSL
 
@@ -54,6 +55,55 @@ float kp_unit_dot(uint m, uint row, uint u, uint xo) {
     }
   }
   return dm.x * (sc_lo * dot_lo + sc_hi * dot_hi) - dm.y * (mn_lo * sum_lo + mn_hi * sum_hi);
+}
+
+// The activations a unit meets, loaded once and shared by every row (and both
+// matrices of ffn_gate_up) an invocation computes: the 16 columns of the low
+// nibbles, the 16 of the high nibbles, and their sums (the mins' term).
+#define KP_XCHUNK KpXq4k
+struct KpXq4k {
+  vec4 lo[4];
+  vec4 hi[4];
+  float sum_lo, sum_hi;
+};
+
+KpXq4k kp_load_xchunk(uint u, uint xo) {
+  const uint part = u % 8u;
+  const uint c = xo + (u / 8u) * 256u + 64u * (part / 2u) + 16u * (part % 2u);
+  KpXq4k xc;
+  vec4 slo = vec4(0.0), shi = vec4(0.0);
+  for (uint w = 0u; w < 4u; ++w) {
+    const uint i = c + 4u * w;  // a multiple of 4
+    xc.lo[w] = kp_x4(i / 4u);
+    xc.hi[w] = kp_x4(i / 4u + 8u);
+    slo += xc.lo[w];
+    shi += xc.hi[w];
+  }
+  xc.sum_lo = slo.x + slo.y + slo.z + slo.w;
+  xc.sum_hi = shi.x + shi.y + shi.z + shi.w;
+  return xc;
+}
+
+// kp_unit_dot with the unit's activations already loaded.
+float kp_unit_dot_x(uint m, uint row, uint u, KpXq4k xc) {
+  const uint blk = row * (KP_ROW_ELEMS / 256u) + u / 8u;
+  const uint part = u % 8u;
+  const uint j = part / 2u;
+  const uvec4 h = kp_w16(m, blk * 9u);
+  const uvec4 q = kp_w16(m, blk * 9u + 1u + part);
+  const vec2 dm = unpackHalf2x16(h.x);
+  float sc_lo, mn_lo, sc_hi, mn_hi;
+  kp_q4k_scale_min(h, 2u * j, sc_lo, mn_lo);
+  kp_q4k_scale_min(h, 2u * j + 1u, sc_hi, mn_hi);
+  float dot_lo = 0.0, dot_hi = 0.0;
+  for (uint w = 0u; w < 4u; ++w) {
+    const uint word = q[w];
+    const vec4 ql = vec4(uvec4(word, word >> 8u, word >> 16u, word >> 24u) & 0xFu);
+    const vec4 qh = vec4(uvec4(word >> 4u, word >> 12u, word >> 20u, word >> 28u) & 0xFu);
+    dot_lo += dot(ql, xc.lo[w]);
+    dot_hi += dot(qh, xc.hi[w]);
+  }
+  return dm.x * (sc_lo * dot_lo + sc_hi * dot_hi) - dm.y * (mn_lo * xc.sum_lo + mn_hi * xc.sum_hi);
 }
 #endif  // KP_DEQUANT_ONLY
 

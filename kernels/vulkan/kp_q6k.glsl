@@ -6,9 +6,11 @@
 //   w[128n + l + 32] = d * sc[is + 2] * ((B & 15 | (H >> 2 & 3) << 4) - 32)
 //   w[128n + l + 64] = d * sc[is + 4] * ((A >> 4 | (H >> 4 & 3) << 4) - 32)
 //   w[128n + l + 96] = d * sc[is + 6] * ((B >> 4 | (H >> 6 & 3) << 4) - 32)
-// Expects: KP_ROW_ELEMS, uint kp_w4(uint m, uint i), float kp_x(uint i)
-// (not needed with KP_DEQUANT_ONLY, which leaves out kp_unit_dot).
-// Provides: KP_UNIT, kp_unit_dot, kp_dequant8 (see kp_matvec.glsl).
+// Expects: KP_ROW_ELEMS, uint kp_w4(uint m, uint i), float kp_x(uint i) and
+// vec4 kp_x4(uint i) (activations i and 4i..4i+3; not needed with
+// KP_DEQUANT_ONLY, which leaves out the dot products).
+// Provides: KP_UNIT, kp_unit_dot, kp_dequant8, and the shared-activation
+// form KP_XCHUNK, kp_load_xchunk, kp_unit_dot_x (see kp_matvec.glsl).
 #ifndef KP_Q6K_GLSL
 #define KP_Q6K_GLSL
 
@@ -49,6 +51,55 @@ float kp_unit_dot(uint m, uint row, uint u, uint xo) {
     q4 += float(int((b >> 4u) | (((h >> 6u) & 3u) << 4u)) - 32) * kp_x(c + 96u + i);
   }
   return d * (s1 * q1 + s2 * q2 + s3 * q3 + s4 * q4);
+}
+
+// The activations of a unit, loaded once for every row an invocation computes:
+// 8 columns in each quarter of the half (x[q][0..1] = columns c + 32q .. +7).
+#define KP_XCHUNK KpXq6k
+struct KpXq6k {
+  vec4 x[4][2];
+};
+
+KpXq6k kp_load_xchunk(uint u, uint xo) {
+  const uint part = u % 8u;
+  const uint c = xo + (u / 8u) * 256u + 128u * (part / 4u) + (part % 4u) * 8u;
+  KpXq6k xc;
+  for (uint q = 0u; q < 4u; ++q) {
+    for (uint h = 0u; h < 2u; ++h) {
+      xc.x[q][h] = kp_x4((c + 32u * q + 4u * h) / 4u);  // c is a multiple of 8
+    }
+  }
+  return xc;
+}
+
+// kp_unit_dot with the unit's activations already loaded.
+float kp_unit_dot_x(uint m, uint row, uint u, KpXq6k xc) {
+  const uint base = (row * (KP_ROW_ELEMS / 256u) + u / 8u) * 210u;
+  const uint part = u % 8u;
+  const uint n = part / 4u;
+  const uint l0 = (part % 4u) * 8u;
+  const uint is = 8u * n + l0 / 16u;
+  const uint scw0 = kp_u32_at(m, base + 192u + 8u * n);
+  const uint scw1 = kp_u32_at(m, base + 192u + 8u * n + 4u);
+  const uint so = is & 1u;
+  const float d = unpackHalf2x16(kp_u16_at(m, base + 208u)).x;
+  vec4 acc = vec4(0.0);  // the four quarters
+  for (uint h = 0u; h < 2u; ++h) {
+    const uint a = kp_u32_at(m, base + 64u * n + l0 + 4u * h);
+    const uint b = kp_u32_at(m, base + 64u * n + l0 + 32u + 4u * h);
+    const uint hb = kp_u32_at(m, base + 128u + 32u * n + l0 + 4u * h);
+    const uvec4 av = uvec4(a, a >> 8u, a >> 16u, a >> 24u) & 0xFFu;
+    const uvec4 bv = uvec4(b, b >> 8u, b >> 16u, b >> 24u) & 0xFFu;
+    const uvec4 hv = uvec4(hb, hb >> 8u, hb >> 16u, hb >> 24u) & 0xFFu;
+    const vec4 w1 = vec4(ivec4((av & 15u) | ((hv & 3u) << 4u)) - 32);
+    const vec4 w2 = vec4(ivec4((bv & 15u) | (((hv >> 2u) & 3u) << 4u)) - 32);
+    const vec4 w3 = vec4(ivec4((av >> 4u) | (((hv >> 4u) & 3u) << 4u)) - 32);
+    const vec4 w4 = vec4(ivec4((bv >> 4u) | (((hv >> 6u) & 3u) << 4u)) - 32);
+    acc += vec4(dot(w1, xc.x[0][h]), dot(w2, xc.x[1][h]), dot(w3, xc.x[2][h]), dot(w4, xc.x[3][h]));
+  }
+  const vec4 sc = vec4(float(kp_i8(scw0, so)), float(kp_i8(scw0, so + 2u)), float(kp_i8(scw1, so)),
+                       float(kp_i8(scw1, so + 2u)));
+  return d * dot(sc, acc);
 }
 #endif  // KP_DEQUANT_ONLY
 
