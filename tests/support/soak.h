@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -41,6 +42,16 @@ inline uint64_t resident_bytes() {
   uint64_t pages_total = 0, pages_resident = 0;
   in >> pages_total >> pages_resident;
   return pages_resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Generations a soak runs: `fallback`, or KP_SOAK_GENERATIONS when set to a
+// number above `min` (a longer run by hand: KP_SOAK_GENERATIONS=1000).
+inline size_t soak_generations(size_t fallback, size_t min) {
+  const char* v = std::getenv("KP_SOAK_GENERATIONS");
+  if (v == nullptr) return fallback;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v, &end, 10);
+  return (end != v && *end == '\0' && n > min && n <= 1000000) ? static_cast<size_t>(n) : fallback;
 }
 
 inline double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
