@@ -12,27 +12,18 @@
 
 #include "core/check.h"
 #include "format/gguf.h"
+#include "format/gguf_encode.h"
 
 namespace kp::format {
 namespace {
 
+using gguf_encode::align_up;
+using gguf_encode::put;
+using gguf_encode::put_bytes;
+using gguf_encode::put_string;
+using gguf_encode::put_value;
+
 constexpr uint32_t kWriteVersion = 3;
-
-void put_bytes(std::vector<uint8_t>& out, const void* p, size_t n) {
-  const auto* b = static_cast<const uint8_t*>(p);
-  out.insert(out.end(), b, b + n);
-}
-
-template <class T>
-void put(std::vector<uint8_t>& out, T x) {
-  static_assert(std::endian::native == std::endian::little, "GGUF is written by memcpy on a little-endian host");
-  put_bytes(out, &x, sizeof(T));
-}
-
-void put_string(std::vector<uint8_t>& out, std::string_view s) {
-  put<uint64_t>(out, s.size());
-  put_bytes(out, s.data(), s.size());
-}
 
 // A value's stored alternative must match its type and its range; values come
 // from the factories, so a mismatch is a bug in the caller.
@@ -80,33 +71,6 @@ void check_value(const GgufValue& v) {
   KP_CHECK(false, "GGUF value type is one of the 13 defined types");
 }
 
-// Encodes the payload of `v` (its type tag is written by the caller).
-void put_value(std::vector<uint8_t>& out, const GgufValue& v) {
-  using T = GgufValueType;
-  switch (v.type) {
-    case T::UINT8: put<uint8_t>(out, static_cast<uint8_t>(std::get<uint64_t>(v.v))); return;
-    case T::UINT16: put<uint16_t>(out, static_cast<uint16_t>(std::get<uint64_t>(v.v))); return;
-    case T::UINT32: put<uint32_t>(out, static_cast<uint32_t>(std::get<uint64_t>(v.v))); return;
-    case T::UINT64: put<uint64_t>(out, std::get<uint64_t>(v.v)); return;
-    case T::INT8: put<int8_t>(out, static_cast<int8_t>(std::get<int64_t>(v.v))); return;
-    case T::INT16: put<int16_t>(out, static_cast<int16_t>(std::get<int64_t>(v.v))); return;
-    case T::INT32: put<int32_t>(out, static_cast<int32_t>(std::get<int64_t>(v.v))); return;
-    case T::INT64: put<int64_t>(out, std::get<int64_t>(v.v)); return;
-    case T::FLOAT32: put<float>(out, static_cast<float>(std::get<double>(v.v))); return;
-    case T::FLOAT64: put<double>(out, std::get<double>(v.v)); return;
-    case T::BOOL: put<uint8_t>(out, std::get<bool>(v.v) ? 1 : 0); return;
-    case T::STRING: put_string(out, std::get<std::string>(v.v)); return;
-    case T::ARRAY: {
-      const GgufArray& arr = *std::get<std::shared_ptr<GgufArray>>(v.v);
-      put<uint32_t>(out, static_cast<uint32_t>(arr.elem_type));
-      put<uint64_t>(out, arr.elems.size());
-      for (const GgufValue& e : arr.elems) put_value(out, e);
-      return;
-    }
-  }
-}
-
-uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 }  // namespace
 
