@@ -18,7 +18,6 @@ layout(set = 0, binding = 2, std430) readonly buffer GateBuffer { uint gate[]; }
 layout(set = 0, binding = 3, std430) readonly buffer UpBuffer { uint up[]; };
 layout(set = 0, binding = 4, std430) writeonly buffer YBuffer { float y[]; };
 
-float kp_x(uint i) { return x[i]; }
 vec4 kp_x4(uint i) { return x4[i]; }
 uint kp_w4(uint m, uint i) { return m == 0u ? gate[i] : up[i]; }
 

@@ -1,9 +1,10 @@
 // kp_f16.glsl: F16 weights, row-major [rows, KP_ROW_ELEMS] halves read as
 // 32-bit words (no 16-bit storage feature needed). Rows of a multiple of 8
 // halves are read 4 words at a time; other widths element by element.
-// Expects: KP_ROW_ELEMS, uint kp_w4(uint m, uint i), float kp_x(uint i)
-// (not needed with KP_DEQUANT_ONLY, which leaves out kp_unit_dot).
-// Provides: KP_UNIT, kp_unit_dot, kp_dequant8 (see kp_matvec.glsl).
+// Expects: KP_ROW_ELEMS, uint kp_w4(uint m, uint i), uvec4 kp_w16(uint m, uint i),
+// float kp_x(uint i) and vec4 kp_x4(uint i) (the last three not with KP_DEQUANT_ONLY).
+// Provides: KP_UNIT, kp_dequant8, and (without KP_DEQUANT_ONLY) KP_XCHUNK,
+// kp_load_xchunk and kp_unit_dot (see kp_matvec.glsl).
 #ifndef KP_F16_GLSL
 #define KP_F16_GLSL
 
@@ -27,17 +28,6 @@ void kp_dequant8(uint m, uint row, uint k, out float v[8]) {
 }
 
 #ifndef KP_DEQUANT_ONLY
-float kp_unit_dot(uint m, uint row, uint u, uint xo) {
-  float v[8];
-  kp_dequant8(m, row, 8u * u, v);
-  const uint c = xo + 8u * u;
-  float acc = 0.0;
-  for (uint i = 0u; i < 8u; ++i) {
-    if (KP_ROW_ELEMS % 8u == 0u || 8u * u + i < KP_ROW_ELEMS) acc += v[i] * kp_x(c + i);
-  }
-  return acc;
-}
-
 // The activations of a unit, loaded once for every row (and matrix) an
 // invocation computes; with rows of a multiple of 8 weights a unit is one
 // 16-byte load of weights (kp_w16) and two of activations (kp_x4).
@@ -61,7 +51,7 @@ KpXf16 kp_load_xchunk(uint u, uint xo) {
   return xc;
 }
 
-float kp_unit_dot_x(uint m, uint row, uint u, KpXf16 xc) {
+float kp_unit_dot(uint m, uint row, uint u, KpXf16 xc) {
   if (KP_ROW_ELEMS % 8u == 0u) {
     const uvec4 q = kp_w16(m, (row * KP_ROW_ELEMS + 8u * u) / 8u);
     return dot(vec4(unpackHalf2x16(q.x), unpackHalf2x16(q.y)), xc.a) +

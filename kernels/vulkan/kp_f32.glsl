@@ -1,7 +1,8 @@
 // kp_f32.glsl: F32 weights, row-major [rows, KP_ROW_ELEMS] read as 32-bit words.
-// Expects: KP_ROW_ELEMS, uint kp_w4(uint m, uint i), float kp_x(uint i)
-// (not needed with KP_DEQUANT_ONLY, which leaves out kp_unit_dot).
-// Provides: KP_UNIT, kp_unit_dot, kp_dequant8 (see kp_matvec.glsl).
+// Expects: KP_ROW_ELEMS, uint kp_w4(uint m, uint i), uvec4 kp_w16(uint m, uint i),
+// float kp_x(uint i) and vec4 kp_x4(uint i) (the last three not with KP_DEQUANT_ONLY).
+// Provides: KP_UNIT, kp_dequant8, and (without KP_DEQUANT_ONLY) KP_XCHUNK,
+// kp_load_xchunk and kp_unit_dot (see kp_matvec.glsl).
 #ifndef KP_F32_GLSL
 #define KP_F32_GLSL
 
@@ -16,17 +17,6 @@ void kp_dequant8(uint m, uint row, uint k, out float v[8]) {
 }
 
 #ifndef KP_DEQUANT_ONLY
-// Dot of weights 4u..4u+3 of `row` with x.
-float kp_unit_dot(uint m, uint row, uint u, uint xo) {
-  const uint e = row * KP_ROW_ELEMS + 4u * u;
-  const uint c = xo + 4u * u;
-  float acc = 0.0;
-  for (uint i = 0u; i < 4u; ++i) {
-    if (KP_ROW_ELEMS % 4u == 0u || 4u * u + i < KP_ROW_ELEMS) acc += uintBitsToFloat(kp_w4(m, e + i)) * kp_x(c + i);
-  }
-  return acc;
-}
-
 // The activations of a unit, loaded once for every row (and matrix) an
 // invocation computes; with rows of a multiple of 4 weights a unit is one
 // 16-byte load of weights (kp_w16) and one of activations (kp_x4).
@@ -40,7 +30,7 @@ vec4 kp_load_xchunk(uint u, uint xo) {
   return v;
 }
 
-float kp_unit_dot_x(uint m, uint row, uint u, vec4 xc) {
+float kp_unit_dot(uint m, uint row, uint u, vec4 xc) {
   const uint e = row * KP_ROW_ELEMS + 4u * u;
   if (KP_ROW_ELEMS % 4u == 0u) return dot(uintBitsToFloat(kp_w16(m, e / 4u)), xc);
   float acc = 0.0;

@@ -4,14 +4,14 @@
 //   KP_ROW_ELEMS  weights per row (K or E)      KP_OUT_COLS  outputs per batch row (N or F)
 //   KP_N_MATS     1 (y = W x) or 2 (y = gelu_tanh(G x) * (U x))
 //   x[]           activations [T, KP_ROW_ELEMS], float y[] outputs [T, KP_OUT_COLS]
-//   a weight-type header: KP_UNIT, float kp_unit_dot(m, row, unit, xo) = dot of
-//   weights [KP_UNIT*unit, KP_UNIT*(unit+1)) of `row` of matrix m with x[xo + .],
-//   and void kp_dequant8(m, row, k, out float v[8]) = weights k..k+7 of `row`
+//   a weight-type header: KP_UNIT; KP_XCHUNK (a type) and KP_XCHUNK
+//   kp_load_xchunk(unit, xo) = the activations x[xo + .] that weights
+//   [KP_UNIT*unit, KP_UNIT*(unit+1)) of a row meet (and what depends on them
+//   alone), loaded once per unit for every row and matrix; float
+//   kp_unit_dot(m, row, unit, xc) = their dot with those weights of `row` of
+//   matrix m; and void kp_dequant8(m, row, k, out float v[8]) = weights k..k+7
+//   of `row` (the gemm entry)
 //   constants WG_SIZE (power of two) and ROWS (outputs per workgroup) for main
-//   optionally KP_XCHUNK (a type), KP_XCHUNK kp_load_xchunk(unit, xo) and
-//   float kp_unit_dot_x(m, row, unit, KP_XCHUNK): the unit's activations (and
-//   whatever depends on them alone) loaded once per unit, not once per row
-//   and matrix
 //
 // ENTRY_main (matvec, any T; grid [min(cdiv(OUT, ROWS), 65535), T, 1]): a
 //   workgroup computes ROWS outputs of batch row gl_WorkGroupID.y, striding on
@@ -54,18 +54,10 @@ void main() {
     float acc[KP_N_MATS * ROWS];
     for (uint i = 0u; i < n_values; ++i) acc[i] = 0.0;
     for (uint u = lid; u < n_units; u += WG_SIZE) {
-#ifdef KP_XCHUNK
       const KP_XCHUNK xc = kp_load_xchunk(u, xo);  // once for all rows and matrices
-#endif
       for (uint r = 0u; r < ROWS; ++r) {
         const uint row = min(row0 + r, KP_OUT_COLS - 1u);  // past the end: computed, never stored
-        for (uint mat = 0u; mat < KP_N_MATS; ++mat) {
-#ifdef KP_XCHUNK
-          acc[mat * ROWS + r] += kp_unit_dot_x(mat, row, u, xc);
-#else
-          acc[mat * ROWS + r] += kp_unit_dot(mat, row, u, xo);
-#endif
-        }
+        for (uint mat = 0u; mat < KP_N_MATS; ++mat) acc[mat * ROWS + r] += kp_unit_dot(mat, row, u, xc);
       }
     }
 #if KP_SUBGROUP_ARITH

@@ -4,10 +4,10 @@
 // weights 64j..64j+31 (low nibbles, sub-block 2j) and 64j+32..64j+63 (high
 // nibbles, sub-block 2j+1). y = d * sc[s] * q - dmin * m[s].
 // Expects: KP_ROW_ELEMS (weights per row), uvec4 kp_w16(uint m, uint i) (unit i
-// of weight matrix m), float kp_x(uint i) and vec4 kp_x4(uint i) (activations
-// i and 4i..4i+3; not needed with KP_DEQUANT_ONLY).
-// Provides: KP_UNIT, kp_unit_dot, kp_dequant8, and the shared-activation
-// form KP_XCHUNK, kp_load_xchunk, kp_unit_dot_x (see kp_matvec.glsl).
+// of weight matrix m), vec4 kp_x4(uint i) (activations 4i..4i+3; not needed
+// with KP_DEQUANT_ONLY).
+// Provides: KP_UNIT, kp_dequant8, and (without KP_DEQUANT_ONLY) KP_XCHUNK,
+// kp_load_xchunk and kp_unit_dot (see kp_matvec.glsl).
 #ifndef KP_Q4K_GLSL
 #define KP_Q4K_GLSL
 
@@ -29,34 +29,6 @@ void kp_q4k_scale_min(uvec4 h, uint s, out float sc, out float mn) {
 }
 
 #ifndef KP_DEQUANT_ONLY
-// Dot of 32 weights of `row` (unit u: block u / 8, qs unit u % 8 = 16 low and
-// 16 high nibbles) with x[xo + column].
-float kp_unit_dot(uint m, uint row, uint u, uint xo) {
-  const uint blk = row * (KP_ROW_ELEMS / 256u) + u / 8u;
-  const uint part = u % 8u;
-  const uint j = part / 2u;
-  const uvec4 h = kp_w16(m, blk * 9u);
-  const uvec4 q = kp_w16(m, blk * 9u + 1u + part);
-  const vec2 dm = unpackHalf2x16(h.x);
-  float sc_lo, mn_lo, sc_hi, mn_hi;
-  kp_q4k_scale_min(h, 2u * j, sc_lo, mn_lo);
-  kp_q4k_scale_min(h, 2u * j + 1u, sc_hi, mn_hi);
-  const uint c = xo + (u / 8u) * 256u + 64u * j + 16u * (part % 2u);  // column of the first low weight
-  float dot_lo = 0.0, dot_hi = 0.0, sum_lo = 0.0, sum_hi = 0.0;
-  for (uint w = 0u; w < 4u; ++w) {
-    const uint word = q[w];
-    for (uint b = 0u; b < 4u; ++b) {
-      const float xl = kp_x(c + 4u * w + b);
-      const float xh = kp_x(c + 32u + 4u * w + b);
-      dot_lo += float((word >> (8u * b)) & 0xFu) * xl;
-      dot_hi += float((word >> (8u * b + 4u)) & 0xFu) * xh;
-      sum_lo += xl;
-      sum_hi += xh;
-    }
-  }
-  return dm.x * (sc_lo * dot_lo + sc_hi * dot_hi) - dm.y * (mn_lo * sum_lo + mn_hi * sum_hi);
-}
-
 // The activations a unit meets, loaded once and shared by every row (and both
 // matrices of ffn_gate_up) an invocation computes: the 16 columns of the low
 // nibbles, the 16 of the high nibbles, and their sums (the mins' term).
@@ -84,8 +56,9 @@ KpXq4k kp_load_xchunk(uint u, uint xo) {
   return xc;
 }
 
-// kp_unit_dot with the unit's activations already loaded.
-float kp_unit_dot_x(uint m, uint row, uint u, KpXq4k xc) {
+// Dot of 32 weights of `row` (unit u: block u / 8, qs unit u % 8 = 16 low and
+// 16 high nibbles) with the unit's activations.
+float kp_unit_dot(uint m, uint row, uint u, KpXq4k xc) {
   const uint blk = row * (KP_ROW_ELEMS / 256u) + u / 8u;
   const uint part = u % 8u;
   const uint j = part / 2u;

@@ -17,7 +17,6 @@ layout(set = 0, binding = 1, std430) readonly buffer XBuffer4 { vec4 x4[]; };
 layout(set = 0, binding = 2, std430) readonly buffer WBuffer { uvec4 w[]; };
 layout(set = 0, binding = 3, std430) writeonly buffer YBuffer { float y[]; };
 
-float kp_x(uint i) { return x[i]; }
 vec4 kp_x4(uint i) { return x4[i]; }
 uvec4 kp_w16(uint m, uint i) { return w[i]; }
 

@@ -11,10 +11,12 @@
 KP_CONSTANTS
 
 layout(set = 0, binding = 1, std430) readonly buffer XBuffer { float x[]; };
+// The same activations as vec4, for 16-byte loads.
+layout(set = 0, binding = 1, std430) readonly buffer XBuffer4 { vec4 x4[]; };
 layout(set = 0, binding = 2, std430) readonly buffer WBuffer { uint w[]; };
 layout(set = 0, binding = 3, std430) writeonly buffer YBuffer { float y[]; };
 
-float kp_x(uint i) { return x[i]; }
+vec4 kp_x4(uint i) { return x4[i]; }
 uint kp_w4(uint m, uint i) { return w[i]; }
 
 #define KP_ROW_ELEMS K
