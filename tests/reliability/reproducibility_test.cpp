@@ -3,15 +3,11 @@
 // same process, and (SampledRunsOfTheCliAgree) in two runs of the kpath binary.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "../support/run_kpath.h"
+#include "../support/shared_model.h"
 #include "../support/soak.h"
 
 namespace kp::soak {
@@ -19,14 +15,7 @@ namespace {
 
 const std::string kQ4k = std::string(KP_TEST_DATA) + "/kjv-tiny-q4_k.gguf";
 
-const format::GgufFile& model() {
-  static const format::GgufFile file = [] {
-    auto f = format::GgufFile::open(kQ4k);
-    EXPECT_TRUE(f.ok()) << f.error().message;
-    return std::move(*f);
-  }();
-  return file;
-}
+const format::GgufFile& model() { return test::shared_model(kQ4k); }
 
 std::vector<int32_t> prompt() {
   auto tok = model::Tokenizer::from_gguf(model());
@@ -68,32 +57,9 @@ TEST(Reproducibility, SameSeedSameTokensInOneProcess) {
   EXPECT_NE(*a, *d) << "seeds 1 and 2 gave the same 24 sampled tokens";
 }
 
-struct Output {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs `kpath <args>` (args already shell-quoted); per-process temp files.
-Output kpath(const std::string& args) {
-  const std::string stem = ::testing::TempDir() + "kp_repro_" + std::to_string(getpid());
-  const std::string out = stem + "_stdout", err = stem + "_stderr";
-  const std::string cmd = std::string("'") + KP_BINARY + "' " + args + " >'" + out + "' 2>'" + err + "'";
-  const int status = std::system(cmd.c_str());
-  Output o;
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  o.out = slurp(out);
-  o.err = slurp(err);
-  std::remove(out.c_str());
-  std::remove(err.c_str());
-  return o;
-}
+// Runs `kpath <args>` (args already shell-quoted).
+using test::Output;
+Output kpath(const std::string& args) { return test::run_kpath("kp_repro", args); }
 
 TEST(Reproducibility, SampledRunsOfTheCliAgree) {
   const std::string args = "run --backend cpu --seed 1 -m '" + kQ4k + "' -p 'And God said' -n 24 --temp 0.8";

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "../support/shared_model.h"
 #include "../support/soak.h"
 
 namespace kp::soak {
@@ -25,14 +26,7 @@ constexpr uint32_t kTokensPerGeneration = 8;
 // would pass it.
 constexpr uint64_t kSlackBytes = 2u << 20;
 
-const format::GgufFile& model() {
-  static const format::GgufFile file = [] {
-    auto f = format::GgufFile::open(std::string(KP_TEST_DATA) + "/kjv-tiny-q4_k.gguf");
-    EXPECT_TRUE(f.ok()) << f.error().message;
-    return std::move(*f);
-  }();
-  return file;
-}
+const format::GgufFile& model() { return test::shared_model(std::string(KP_TEST_DATA) + "/kjv-tiny-q4_k.gguf"); }
 
 TEST(Soak, ThousandGenerationsOnTheCpuBackendKeepMemoryFlat) {
   auto tok = model::Tokenizer::from_gguf(model());

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 
+#include "../support/shared_model.h"
 #include "broken_path_fixture.h"
 #include "core/fp16.h"
 #include "runtime/perplexity.h"
@@ -20,14 +21,7 @@ namespace {
 
 using verify_testing::kQ4kModel;
 
-const format::GgufFile& q4k_model() {
-  static const format::GgufFile file = [] {
-    auto f = format::GgufFile::open(kQ4kModel);
-    EXPECT_TRUE(f.ok()) << f.error().message;
-    return std::move(*f);
-  }();
-  return file;
-}
+const format::GgufFile& q4k_model() { return test::shared_model(kQ4kModel); }
 
 std::unique_ptr<Session> open_cpu(const std::string& path, const std::string& kernel_dir, uint32_t ctx,
                                   int64_t batch) {

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "../runtime/broken_path_fixture.h"
+#include "../support/shared_model.h"
 #include "backend/vulkan/vulkan_backend.h"
 #include "runtime/session.h"
 #include "runtime/verify.h"
@@ -24,14 +25,7 @@ namespace {
 
 using verify_testing::kQ4kModel;
 
-const format::GgufFile& q4k_model() {
-  static const format::GgufFile file = [] {
-    auto f = format::GgufFile::open(kQ4kModel);
-    EXPECT_TRUE(f.ok()) << f.error().message;
-    return std::move(*f);
-  }();
-  return file;
-}
+const format::GgufFile& q4k_model() { return test::shared_model(kQ4kModel); }
 
 Result<std::unique_ptr<runtime::Session>> open(const std::string& backend, const std::string& path,
                                                const std::string& kernel_dir) {
