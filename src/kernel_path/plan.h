@@ -69,6 +69,17 @@ struct Plan {
   int64_t ctx = 0;
   // Device type of each weight after the path's weight_dtype conversion.
   std::map<std::string, format::GgmlType> weight_types;
+
+  // The type tensor `t` has on the device: weight_types' entry, else as stored.
+  format::GgmlType device_type(const format::GgufTensorInfo& t) const {
+    auto it = weight_types.find(t.name);
+    return it == weight_types.end() ? t.type : it->second;
+  }
+  // Its bytes on the device.
+  uint64_t device_bytes(const format::GgufTensorInfo& t) const {
+    const format::GgmlType type = device_type(t);
+    return type == t.type ? t.n_bytes : format::row_bytes(type, t.n_elements);
+  }
 };
 
 struct ValidateOptions {

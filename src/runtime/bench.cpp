@@ -53,9 +53,7 @@ uint64_t decode_weight_bytes(const Executor& executor, const format::GgufFile& m
       if (b.kind != kpath::BindingKind::Weight) continue;
       const format::GgufTensorInfo* t = model.tensor(b.tensor);
       if (t == nullptr) continue;
-      auto it = plan.weight_types.find(b.tensor);
-      const format::GgmlType type = it == plan.weight_types.end() ? t->type : it->second;
-      const uint64_t bytes = type == t->type ? t->n_bytes : format::row_bytes(type, t->n_elements);
+      const uint64_t bytes = plan.device_bytes(*t);
       const uint64_t used = gather && t->rows() > 0 ? bytes / t->rows() : bytes;
       read[b.tensor] = std::max(read[b.tensor], used);
     }

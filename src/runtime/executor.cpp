@@ -101,9 +101,7 @@ Status Executor::check_memory(const format::GgufFile& model) const {
   for (const auto& name : plan_.weights) {
     const format::GgufTensorInfo* t = model.tensor(name);
     if (t == nullptr) return make_error("{}: tensor '{}' not found", model.name(), name);
-    auto it = plan_.weight_types.find(name);
-    const format::GgmlType target = it == plan_.weight_types.end() ? t->type : it->second;
-    weights += target == t->type ? t->n_bytes : format::row_bytes(target, t->n_elements);
+    weights += plan_.device_bytes(*t);
   }
   uint64_t kept = 0, scratch = 0;  // persistent slots (the KV cache), per-batch activations
   for (const auto& [name, slot] : plan_.slots) (slot.persistent ? kept : scratch) += slot_alloc_bytes(slot);
@@ -128,15 +126,13 @@ Status Executor::upload_weights(const format::GgufFile& model) {
   for (const auto& name : plan_.weights) {
     const format::GgufTensorInfo* t = model.tensor(name);
     if (t == nullptr) return make_error("{}: tensor '{}' not found", model.name(), name);
-    auto it = plan_.weight_types.find(name);
-    const format::GgmlType target = it == plan_.weight_types.end() ? t->type : it->second;
+    const format::GgmlType target = plan_.device_type(*t);
     const void* data = t->data;
-    uint64_t bytes = t->n_bytes;
+    const uint64_t bytes = plan_.device_bytes(*t);
     std::vector<uint8_t> converted;
     if (target != t->type) {
       std::vector<float> f32(t->n_elements);
       KP_TRY_STATUS(format::dequantize(t->type, t->data, f32.data(), static_cast<int64_t>(t->n_elements)));
-      bytes = format::row_bytes(target, t->n_elements);
       converted.resize(bytes);
       KP_TRY_STATUS(format::quantize(target, f32.data(), converted.data(), static_cast<int64_t>(t->n_elements)));
       data = converted.data();
