@@ -263,11 +263,20 @@ Status Registry::add_backend_json(const std::string& text, const std::string& or
       if (!it->second.entries.count(entry)) {
         return make_error("{}: kernel '{}' has no entry '{}'", w, id, entry);
       }
-      KP_TRY_STATUS(check_keys(ej, w, {"function", "grid", "block"}));
+      KP_TRY_STATUS(check_keys(ej, w, {"function", "grid", "block", "overlap", "workspace"}));
       KernelImpl::Entry e;
       KP_TRY(e.function, get_string(ej, "function", w, false, entry));
       KP_TRY(e.grid, get_string_list(ej, "grid", w));
       KP_TRY(e.block, get_string_list(ej, "block", w));
+      if (auto o = ej.find("overlap"); o != ej.end()) {
+        if (!o->is_boolean()) return make_error("{}.overlap: expected true or false", w);
+        if (backend != "cuda") return make_error("{}.overlap: only CUDA entries can overlap their predecessor", w);
+        e.overlap = o->get<bool>();
+      }
+      if (ej.contains("workspace")) {
+        if (backend != "cuda") return make_error("{}.workspace: only CUDA entries have a workspace", w);
+        KP_TRY(e.workspace, get_string(ej, "workspace", w, false, ""));
+      }
       if (e.grid.empty() || e.grid.size() > 3) return make_error("{}.grid: expected 1 to 3 expressions", w);
       if (backend == "cuda" && (e.block.empty() || e.block.size() > 3)) {
         return make_error("{}.block: expected 1 to 3 expressions", w);

@@ -66,6 +66,14 @@ struct KernelImpl {
     std::string function;                  // CUDA: extern "C" name; Vulkan: ENTRY_<name> macro
     std::vector<std::string> grid;         // 3 expressions: workgroups/blocks
     std::vector<std::string> block;        // CUDA block size (3 expressions)
+    // CUDA: launched with programmatic dependent launch (sm_90+): the kernel may
+    // start while its predecessor runs and waits for it (kp_pdl_wait) before
+    // reading anything an earlier kernel wrote.
+    bool overlap = false;
+    // CUDA: bytes of scratch memory (an expression over the constants) the
+    // backend allocates zeroed once per pipeline and passes after the
+    // bindings; the kernel must leave it zeroed. Empty: none.
+    std::string workspace;
   };
   std::map<std::string, Entry> entries;
 };

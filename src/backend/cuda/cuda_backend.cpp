@@ -57,6 +57,8 @@ class CudaBackend final : public Backend {
     CUfunction function = nullptr;  // in a module of modules_
     std::array<uint32_t, 3> block{1, 1, 1};
     size_t n_bindings = 0;
+    bool overlap = false;  // the entry's "overlap": programmatic launch on sm_90+
+    CUdeviceptr workspace = 0;  // the entry's zeroed scratch, passed after the bindings (0: none)
   };
   struct Launch {
     PipelineId pipeline = 0;
@@ -84,7 +86,8 @@ class CudaBackend final : public Backend {
   CudaOptions options_;
   DeviceInfo info_;
   int ordinal_ = 0;
-  bool programmatic_ = false;  // launches carry the programmatic-serialization attribute
+  bool programmatic_ = false;  // every launch carries the programmatic-serialization attribute
+  bool can_overlap_ = false;   // sm_90+: launches of "overlap" entries carry it
   CUdevice device_ = 0;
   CUcontext ctx_ = nullptr;
   CUstream stream_ = nullptr;
@@ -136,6 +139,7 @@ Status CudaBackend::init(int ordinal) {
   KP_TRY_STATUS(check(drv_->cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device_),
                       "cuDeviceGetAttribute (compute capability)"));
   programmatic_ = options_.programmatic_launch && major >= 9;
+  can_overlap_ = major >= 9;
   return {};
 }
 
@@ -255,6 +259,7 @@ Result<PipelineId> CudaBackend::create_pipeline(const PipelineDesc& desc) {
   p.label = fmt::format("{}.{} ({}: {})", desc.kernel->id, desc.entry, source.main.name, function);
   p.block = block;
   p.n_bindings = desc.kernel->bindings.size();
+  p.overlap = entry->second.overlap;
   KP_TRY_STATUS(check(drv_->cuModuleGetFunction(&p.function, module, function.c_str()),
                       "cuModuleGetFunction for " + p.label));
   int max_threads = 0, registers = 0;
@@ -266,6 +271,18 @@ Result<PipelineId> CudaBackend::create_pipeline(const PipelineDesc& desc) {
   if (threads > static_cast<uint64_t>(max_threads)) {
     return make_error("{}: block {}x{}x{} has {} threads, the compiled kernel allows at most {} ({} registers)",
                       p.label, block[0], block[1], block[2], threads, max_threads, registers);
+  }
+  if (!entry->second.workspace.empty()) {
+    // Scratch the kernel leaves as it found it (zeroed): one per pipeline, as
+    // the launches of a stream never run a pipeline twice at once.
+    KP_TRY(kpath::ExprValue bytes, kpath::eval_expr(entry->second.workspace, table));
+    if (!bytes.is_integer || bytes.value < 1 || bytes.value > double(uint64_t{1} << 32)) {
+      return make_error("{}: {}.workspace '{}' is {} bytes; expected an integer from 1 to 2^32", p.label,
+                        desc.entry, entry->second.workspace, bytes.value);
+    }
+    KP_TRY(BufferId ws, create_buffer(static_cast<uint64_t>(bytes.value), BufferUsage::kDevice,
+                                      "workspace of " + p.label));
+    p.workspace = buffers_[ws].ptr;
   }
   pipelines_.push_back(std::move(p));
   const auto id = static_cast<PipelineId>(pipelines_.size() - 1);
@@ -336,8 +353,9 @@ Status CudaBackend::launch(const Launch& l, size_t index, CommandListId list) {
   args.push_back(const_cast<CUdeviceptr*>(&params_dev_));
   args.push_back(const_cast<KpStepParams*>(&l.step));
   for (const CUdeviceptr& a : l.args) args.push_back(const_cast<CUdeviceptr*>(&a));
+  if (p.workspace != 0) args.push_back(const_cast<CUdeviceptr*>(&p.workspace));
   CUresult r;
-  if (programmatic_) {
+  if (programmatic_ || (p.overlap && can_overlap_)) {
     CUlaunchAttribute attr{};
     attr.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
     attr.value.programmaticStreamSerializationAllowed = 1;
