@@ -46,15 +46,52 @@ __device__ __forceinline__ float kp_unit_float(uint32_t packed, int n) {
   return __uint_as_float(__byte_perm(packed, 0x3Fu, 0x4055u | (uint32_t(n) << 8)));
 }
 
-// Programmatic dependent launch (Hopper and later): every entry point begins
-// with kp_pdl_entry(). It lets the next kernel of the stream start launching
-// now (its blocks take free SMs and wait), then waits until the previous
-// kernel has finished and its writes are visible. Before sm_90, and for
-// launches without the programmatic-serialization attribute, both are no-ops.
-__device__ __forceinline__ void kp_pdl_entry() {
+// Programmatic dependent launch (Hopper and later). A launch with the
+// programmatic-serialization attribute (an entry with "overlap": true in
+// kernels/cuda/registry.json) may start while its predecessor still runs:
+//   kp_pdl_wait()     waits until the previous kernel has finished and its
+//                     writes are visible; nothing written by an earlier kernel
+//                     may be read before it;
+//   kp_pdl_trigger()  lets the next kernel of the stream start launching.
+// Kernels trigger after they wait, so at most one kernel waits ahead of the one
+// running (its blocks hold few SMs), and use the time before the wait for what
+// depends on no earlier kernel: prefetching their weights into L2.
+// kp_pdl_entry() is both, for kernels with nothing to prefetch. Before sm_90,
+// and for launches without the attribute, all are no-ops.
+__device__ __forceinline__ void kp_pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void kp_pdl_trigger() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void kp_pdl_entry() {
+  kp_pdl_wait();
+  kp_pdl_trigger();
+}
+
+// Asks L2 to fetch bytes [begin, end) of a weight (read-only for the whole
+// run, so this may precede kp_pdl_wait()); `limit` is the end of the tensor.
+// The range is shrunk to whole 16-byte units inside [begin, limit): the bulk
+// prefetch (sm_90) takes 16-byte aligned addresses and sizes. Elsewhere, one
+// prefetch per 128-byte line. A hint only: no result depends on it.
+__device__ __forceinline__ void kp_prefetch_l2(const uint8_t* begin, const uint8_t* end, const uint8_t* limit) {
+  if (end > limit) end = limit;
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(begin) + 15u) & ~uintptr_t{15};
+  const uintptr_t e = reinterpret_cast<uintptr_t>(end) & ~uintptr_t{15};
+  if (e <= b) return;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  for (uintptr_t p = b; p < e; p += 65536u) {
+    const uint32_t n = uint32_t(e - p < 65536u ? e - p : 65536u);
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(n) : "memory");
+  }
+#else
+  for (uintptr_t p = b; p < e; p += 128u) asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 #endif
 }
 
@@ -91,6 +128,9 @@ __device__ __forceinline__ float kp_gelu_tanh(float x) {
 }
 
 __device__ __forceinline__ float4 kp_load_f4(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
+// 16 bytes of activations, from global or shared memory (a generic load: the
+// matrix-vector kernels read x from either).
+__device__ __forceinline__ float4 kp_load_x4(const float* p) { return *reinterpret_cast<const float4*>(p); }
 
 // 8 bytes at a 2-byte aligned address (Q6_K and Q8_0 blocks are only 2-byte aligned).
 __device__ __forceinline__ uint2 kp_load_u64_a2(const uint8_t* p) {
@@ -147,7 +187,7 @@ struct KpWeightF32 {
     out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
   }
   static __device__ __forceinline__ void load_x(const float* x, int c, float* xv) {
-    const float4 a = kp_load_f4(x + 4 * c);
+    const float4 a = kp_load_x4(x + 4 * c);
     xv[0] = a.x; xv[1] = a.y; xv[2] = a.z; xv[3] = a.w;
   }
   static __device__ __forceinline__ Aux aux(const float*) { return Aux{}; }
@@ -172,7 +212,7 @@ struct KpWeightF16 {
     unpack8(__ldg(reinterpret_cast<const uint4*>(row + 2 * k)), out);
   }
   static __device__ __forceinline__ void load_x(const float* x, int c, float* xv) {
-    const float4 a = kp_load_f4(x + 8 * c), b = kp_load_f4(x + 8 * c + 4);
+    const float4 a = kp_load_x4(x + 8 * c), b = kp_load_x4(x + 8 * c + 4);
     xv[0] = a.x; xv[1] = a.y; xv[2] = a.z; xv[3] = a.w;
     xv[4] = b.x; xv[5] = b.y; xv[6] = b.z; xv[7] = b.w;
   }
@@ -207,7 +247,7 @@ struct KpWeightQ8_0 {
   static __device__ __forceinline__ void load_x(const float* x, int c, float* xv) {
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-      const float4 a = kp_load_f4(x + 32 * c + 4 * i);
+      const float4 a = kp_load_x4(x + 32 * c + 4 * i);
       xv[4 * i] = a.x; xv[4 * i + 1] = a.y; xv[4 * i + 2] = a.z; xv[4 * i + 3] = a.w;
     }
   }
@@ -261,7 +301,7 @@ struct KpWeightQ4_K {
     const float* p = x + x_base(c);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      const float4 lo = kp_load_f4(p + 4 * i), hi = kp_load_f4(p + 32 + 4 * i);
+      const float4 lo = kp_load_x4(p + 4 * i), hi = kp_load_x4(p + 32 + 4 * i);
       xv[4 * i] = lo.x; xv[4 * i + 1] = lo.y; xv[4 * i + 2] = lo.z; xv[4 * i + 3] = lo.w;
       xv[16 + 4 * i] = hi.x; xv[17 + 4 * i] = hi.y; xv[18 + 4 * i] = hi.z; xv[19 + 4 * i] = hi.w;
     }
@@ -399,7 +439,7 @@ struct KpWeightQ6_K {
     const float* p = x + 256 * (c / 8) + 128 * (i / 4) + 8 * (i % 4);
 #pragma unroll
     for (int q = 0; q < 4; ++q) {
-      const float4 a = kp_load_f4(p + 32 * q), b = kp_load_f4(p + 32 * q + 4);
+      const float4 a = kp_load_x4(p + 32 * q), b = kp_load_x4(p + 32 * q + 4);
       xv[8 * q] = a.x; xv[8 * q + 1] = a.y; xv[8 * q + 2] = a.z; xv[8 * q + 3] = a.w;
       xv[8 * q + 4] = b.x; xv[8 * q + 5] = b.y; xv[8 * q + 6] = b.z; xv[8 * q + 7] = b.w;
     }

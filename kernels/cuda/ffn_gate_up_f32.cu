@@ -13,7 +13,6 @@
 extern "C" __global__ void __launch_bounds__(32 * WARPS)
     ffn_gate_up_f32_main(const KpParams* params, KpStepParams step, const float* x, const uint8_t* gate,
                            const uint8_t* up, float* y) {
-  kp_pdl_entry();
   kp_ffn_matvec<KpWeightF32, E, F, ROWS>(x, gate, up, y);
 }
 

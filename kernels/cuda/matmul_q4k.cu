@@ -12,7 +12,6 @@
 
 extern "C" __global__ void __launch_bounds__(32 * WARPS)
     matmul_q4k_main(const KpParams* params, KpStepParams step, const float* x, const uint8_t* w, float* y) {
-  kp_pdl_entry();
   kp_matvec<KpWeightQ4_K, K, N, ROWS, WARPS, KSPLIT>(x, w, y);
 }
 

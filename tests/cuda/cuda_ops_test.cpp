@@ -90,11 +90,19 @@ std::vector<Case> cases_for(const kpath::KernelDesc& kernel, const ModelShapes& 
         out.push_back(std::move(c));
       };
       auto none = [](OpCase&) {};
-      if (id == "attention") {
+      if (id == "attention" || id == "attention_rope") {
         add(1, [&](OpCase& c) { c.params.pos0 = 37; });                 // decode with history in the cache
         add(40, none);                                                   // prefill from 0
         add(3, [&](OpCase& c) { c.params.pos0 = 100; c.step.window = 64; });  // window cuts the history
         add(17, [&](OpCase& c) { c.params.pos0 = 50; c.step.window = 30; });  // window inside the batch
+        // Keys split over blocks (decode at depth): all splits full, a ragged
+        // last split, two rows sharing the splits, and a window cutting a long history.
+        const uint32_t deep = uint32_t(m.ctx) - 3;
+        add(1, [&](OpCase& c) { c.params.pos0 = deep; });
+        add(1, [&](OpCase& c) { c.params.pos0 = 777; });
+        add(2, [&](OpCase& c) { c.params.pos0 = deep - 500; });
+        add(1, [&](OpCase& c) { c.params.pos0 = deep; c.step.window = uint32_t(m.window); });
+        add(1, [&](OpCase& c) { c.params.pos0 = 300; c.step.window = 129; });
       } else if (id == "sample") {
         if (entry == "argmax") {
           add(1, none);
@@ -164,7 +172,10 @@ const std::vector<std::string> kKernels = {
     "matmul_f32",     "matmul_f16",      "matmul_q8_0",      "matmul_q4k",      "matmul_q5k",     "matmul_q6k",
     "ffn_gate_up_f32", "ffn_gate_up_f16", "ffn_gate_up_q8_0", "ffn_gate_up_q4k", "ffn_gate_up_q6k", "rmsnorm",
     "rmsnorm_residual", "add",           "gelu_mul",         "rope_neox",       "attention",      "softcap",
-    "repeat_penalty", "sample"};
+    "repeat_penalty", "sample",
+    "matmul_norm_f32", "matmul_norm_f16", "matmul_norm_q8_0", "matmul_norm_q4k", "matmul_norm_q5k", "matmul_norm_q6k",
+    "ffn_gate_up_resnorm_f32", "ffn_gate_up_resnorm_f16", "ffn_gate_up_resnorm_q8_0", "ffn_gate_up_resnorm_q4k",
+    "ffn_gate_up_resnorm_q6k", "attention_rope"};
 
 INSTANTIATE_TEST_SUITE_P(AllKernels, CudaOps, ::testing::ValuesIn(kKernels),
                          [](const ::testing::TestParamInfo<std::string>& param_info) { return param_info.param; });

@@ -79,6 +79,10 @@ inline std::vector<Symbols> path_shapes(const std::string& kernel, const ModelSh
   const int64_t qc = int64_t{v.n_head} * v.head_dim, kc = int64_t{v.n_head_kv} * v.head_dim;
   auto starts = [&](const char* prefix) { return kernel.rfind(prefix, 0) == 0; };
   if (starts("embed_")) return {{{"E", e}, {"V", vocab}}};
+  if (starts("matmul_norm_")) {
+    // q, k, v of the fused paths, and a ragged row count (no whole row group).
+    return {{{"K", e}, {"N", qc}}, {{"K", e}, {"N", kc}}, {{"K", e}, {"N", kc + 3}}};
+  }
   if (starts("matmul_")) {
     // q, k/v, o, down projections and the tied output head.
     std::set<std::pair<int64_t, int64_t>> kn = {{e, qc}, {e, kc}, {qc, e}, {f, e}, {e, vocab}};
@@ -90,7 +94,7 @@ inline std::vector<Symbols> path_shapes(const std::string& kernel, const ModelSh
   if (kernel == "rmsnorm" || kernel == "rmsnorm_residual" || kernel == "add") return {{{"N", e}}};
   if (kernel == "gelu_mul") return {{{"F", f}}};
   if (kernel == "rope_neox") return {{{"C", qc}}, {{"C", kc}}};
-  if (kernel == "attention") return {{{"QC", qc}, {"KC", kc}, {"CTX", m.ctx}}};
+  if (kernel == "attention" || kernel == "attention_rope") return {{{"QC", qc}, {"KC", kc}, {"CTX", m.ctx}}};
   if (kernel == "softcap") return {{{"N", vocab}}};
   if (kernel == "repeat_penalty") return {{{"V", vocab}, {"H", m.history}}};
   if (kernel == "sample") return {{{"V", vocab}}};

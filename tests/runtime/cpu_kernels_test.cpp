@@ -159,7 +159,7 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
 double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x))); }
 
 TEST(CpuKernels, EveryRegistryKernelAndEntryHasACpuImplementation) {
-  EXPECT_EQ(registry().kernels().size(), 26u);
+  EXPECT_EQ(registry().kernels().size(), 38u);
   for (const auto& [id, k] : registry().kernels()) {
     auto impl = k.impls.find("cpu");
     ASSERT_NE(impl, k.impls.end()) << id;
@@ -485,6 +485,91 @@ TEST(CpuKernels, AttentionKnownAnswers) {
   auto err = run_attn(4, ctx - 2, 0);
   ASSERT_FALSE(err.ok());
   EXPECT_NE(err.error().message.find("cache rows"), std::string::npos) << err.error().message;
+}
+
+// The fused kernels are exactly their parts in sequence: each part's output
+// is rounded to f32 where the unfused path stores it, so the results are
+// bit-identical.
+TEST(CpuKernels, MatmulNormIsRmsnormThenMatmul) {
+  for (const auto& tk : kTypes) {
+    for (int64_t t : {1, 3}) {
+      const int64_t k = kE, n = kKvHeads * kHeadDim + 3;
+      const std::string what = fmt::format("matmul_norm_{} T={}", tk.suffix, t);
+      const std::vector<float> x = randn(t * k, 40, 0, 3), g = randn(k, 41, 1, 0.2);
+      const Bytes w = make_weight(tk.type, n, k, 42);
+      auto fused = run(dispatch(std::string("matmul_norm_") + tk.suffix, "main", {{"T", t}, {"K", k}, {"N", n}},
+                                {to_bytes(x), w, to_bytes(g), nan_bytes(t * n)}));
+      ASSERT_TRUE(fused.ok()) << what << ": " << fused.error().message;
+      auto normed = run(dispatch("rmsnorm", "main", {{"T", t}, {"N", k}}, {to_bytes(x), to_bytes(g), nan_bytes(t * k)}));
+      ASSERT_TRUE(normed.ok()) << normed.error().message;
+      auto parts = run(dispatch(std::string("matmul_") + tk.suffix, "main", {{"T", t}, {"K", k}, {"N", n}},
+                                {(*normed)[2], w, nan_bytes(t * n)}));
+      ASSERT_TRUE(parts.ok()) << parts.error().message;
+      EXPECT_EQ(floats((*fused)[3]), floats((*parts)[2])) << what;
+    }
+  }
+}
+
+TEST(CpuKernels, FfnGateUpResnormIsResidualNormThenNormThenFfn) {
+  for (const auto& tk : kTypes) {
+    if (tk.type == GgmlType::Q5_K) continue;  // no ffn_gate_up_q5k
+    for (int64_t t : {1, 2}) {
+      const std::string what = fmt::format("ffn_gate_up_resnorm_{} T={}", tk.suffix, t);
+      const std::vector<float> x = randn(t * kE, 50, 0, 4), h = randn(t * kE, 51);
+      const std::vector<float> g_post = randn(kE, 52, 1, 0.2), g_pre = randn(kE, 53, 1, 0.2);
+      const Bytes gate = make_weight(tk.type, kF, kE, 54), up = make_weight(tk.type, kF, kE, 55);
+      auto fused = run(dispatch(std::string("ffn_gate_up_resnorm_") + tk.suffix, "main",
+                                {{"T", t}, {"E", kE}, {"F", kF}},
+                                {to_bytes(x), to_bytes(h), gate, up, to_bytes(g_post), to_bytes(g_pre),
+                                 nan_bytes(t * kE), nan_bytes(t * kF)}));
+      ASSERT_TRUE(fused.ok()) << what << ": " << fused.error().message;
+      auto res = run(dispatch("rmsnorm_residual", "main", {{"T", t}, {"N", kE}},
+                              {to_bytes(x), to_bytes(h), to_bytes(g_post), nan_bytes(t * kE)}));
+      ASSERT_TRUE(res.ok()) << res.error().message;
+      auto normed = run(dispatch("rmsnorm", "main", {{"T", t}, {"N", kE}}, {(*res)[3], to_bytes(g_pre), nan_bytes(t * kE)}));
+      ASSERT_TRUE(normed.ok()) << normed.error().message;
+      auto ffn = run(dispatch(std::string("ffn_gate_up_") + tk.suffix, "main", {{"T", t}, {"E", kE}, {"F", kF}},
+                              {(*normed)[2], gate, up, nan_bytes(t * kF)}));
+      ASSERT_TRUE(ffn.ok()) << ffn.error().message;
+      EXPECT_EQ(floats((*fused)[6]), floats((*res)[3])) << what << " h_out";
+      EXPECT_EQ(floats((*fused)[7]), floats((*ffn)[3])) << what << " y";
+    }
+  }
+}
+
+TEST(CpuKernels, AttentionRopeIsRopeThenAttention) {
+  const int64_t qc = kHeads * kHeadDim, kc = kKvHeads * kHeadDim, ctx = 96;
+  struct Case {
+    int64_t t, pos0, window;
+  };
+  for (const Case cs : {Case{1, 0, 0}, Case{1, 40, 0}, Case{5, 30, 8}, Case{16, 70, 64}}) {
+    const std::string what = fmt::format("attention_rope T={} pos0={} window={}", cs.t, cs.pos0, cs.window);
+    const std::vector<float> q = randn(cs.t * qc, 60, 0, 2), k = randn(cs.t * kc, 61, 0, 2), v = randn(cs.t * kc, 62);
+    const std::vector<float> k_cache = randn(ctx * kc, 63, 0, 2), v_cache = randn(ctx * kc, 64);
+    std::vector<int32_t> pos(static_cast<size_t>(cs.t));
+    for (int64_t i = 0; i < cs.t; ++i) pos[static_cast<size_t>(i)] = static_cast<int32_t>(cs.pos0 + i);
+    const Symbols sym = {{"T", cs.t}, {"QC", qc}, {"KC", kc}, {"CTX", ctx}};
+    auto with_pos = [&](OpDispatch d) {
+      d.params.pos0 = static_cast<uint32_t>(cs.pos0);
+      d.params.kv_len = static_cast<uint32_t>(cs.pos0 + cs.t);
+      d.step.window = static_cast<uint32_t>(cs.window);
+      return d;
+    };
+    auto fused = run(with_pos(dispatch("attention_rope", "main", sym,
+                                       {to_bytes(q), to_bytes(k), to_bytes(v), to_bytes(pos), nan_bytes(cs.t * qc),
+                                        to_bytes(k_cache), to_bytes(v_cache)})));
+    ASSERT_TRUE(fused.ok()) << what << ": " << fused.error().message;
+    auto rq = run(dispatch("rope_neox", "main", {{"T", cs.t}, {"C", qc}}, {to_bytes(q), to_bytes(pos), nan_bytes(cs.t * qc)}));
+    auto rk = run(dispatch("rope_neox", "main", {{"T", cs.t}, {"C", kc}}, {to_bytes(k), to_bytes(pos), nan_bytes(cs.t * kc)}));
+    ASSERT_TRUE(rq.ok() && rk.ok());
+    auto parts = run(with_pos(dispatch("attention", "main", sym,
+                                       {(*rq)[2], (*rk)[2], to_bytes(v), nan_bytes(cs.t * qc), to_bytes(k_cache),
+                                        to_bytes(v_cache)})));
+    ASSERT_TRUE(parts.ok()) << parts.error().message;
+    EXPECT_EQ(floats((*fused)[4]), floats((*parts)[3])) << what << " o";
+    EXPECT_EQ(floats((*fused)[5]), floats((*parts)[4])) << what << " k_cache";
+    EXPECT_EQ(floats((*fused)[6]), floats((*parts)[5])) << what << " v_cache";
+  }
 }
 
 TEST(CpuKernels, RepeatPenaltyAppliesOncePerDistinctId) {

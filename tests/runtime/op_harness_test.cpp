@@ -123,7 +123,9 @@ std::vector<NamedCase> cases_for(const Shapes& s, bool big) {
       add("matmul_" + t, "main", {{"T", 1}, {"K", e}, {"N", qc}});
       add("matmul_" + t, "gemm", {{"T", 9}, {"K", e}, {"N", s.v_table}});
     }
+    add("matmul_norm_" + t, "main", {{"T", big ? 1 : 3}, {"K", e}, {"N", kc}});
     if (type != GgmlType::Q5_K) {
+      add("ffn_gate_up_resnorm_" + t, "main", {{"T", big ? 1 : 3}, {"E", e}, {"F", f}});
       add("ffn_gate_up_" + t, "main", {{"T", 1}, {"E", e}, {"F", f}});
       add("ffn_gate_up_" + t, "gemm", {{"T", big ? 3 : 7}, {"E", e}, {"F", f}});
     }
@@ -148,6 +150,14 @@ std::vector<NamedCase> cases_for(const Shapes& s, bool big) {
     c.step.window = static_cast<uint32_t>(window);
   });
   add("attention", "main", {{"T", 9}, {"QC", qc}, {"KC", kc}, {"CTX", s.ctx}}, [&](OpCase& c) {
+    c.params.pos0 = static_cast<uint32_t>(window - 3);
+    c.step.window = static_cast<uint32_t>(window);
+  });
+  add("attention_rope", "main", {{"T", 1}, {"QC", qc}, {"KC", kc}, {"CTX", s.ctx}}, [&](OpCase& c) {
+    c.params.pos0 = static_cast<uint32_t>(s.ctx - 1);
+    c.step.window = static_cast<uint32_t>(window);
+  });
+  add("attention_rope", "main", {{"T", 9}, {"QC", qc}, {"KC", kc}, {"CTX", s.ctx}}, [&](OpCase& c) {
     c.params.pos0 = static_cast<uint32_t>(window - 3);
     c.step.window = static_cast<uint32_t>(window);
   });

@@ -1,6 +1,7 @@
-// CPU reference kernels of the attention block: rope_neox and attention
+// CPU reference kernels of the attention block: rope_neox, attention
 // (causal GQA with logit softcap and sliding window, appending the batch's
-// k, v rows to the caches), exactly as docs/kernels.md defines them. Dot
+// k, v rows to the caches) and attention_rope (both in one), exactly as
+// docs/kernels.md defines them. Dot
 // products, softmax and the weighted sum of v are computed in double.
 // Tests: tests/runtime/cpu_kernels_test.cpp, tests/runtime/op_harness_test.cpp.
 #include <algorithm>
@@ -12,27 +13,18 @@
 namespace kp::backend::cpu {
 namespace {
 
-// x [T, C], positions [T, 1] i32, y [T, C] (may alias x). For each head of
-// HEAD_DIM = D and i < D/2, (x[i], x[i + D/2]) is rotated by
-// theta = positions[t] * pow(THETA, -2i/D), theta computed in f32 as the
-// docs define it; its cos/sin and the rotation are computed in double.
-Status rope_neox(const KernelCall& c) {
-  const int64_t t_rows = c.rows();
-  KP_TRY(const int64_t cols, c.dim("C"));
-  KP_TRY(const int64_t d, c.dim("HEAD_DIM"));
-  KP_TRY(const float base, c.f32_constant("THETA"));
-  if (d <= 0 || d % 2 != 0 || cols % d != 0) {
-    return c.error(fmt::format("C = {} is not a whole number of heads of even HEAD_DIM = {}", cols, d));
-  }
-  KP_TRY(const float* x, c.in_f32(0, t_rows * cols));
-  KP_TRY(const int32_t* positions, c.in_i32(1, t_rows));
-  KP_TRY(float* y, c.out_f32(2, t_rows * cols));
+// Rotates rows [T, cols] of heads of d values: for each head and i < d/2,
+// (x[i], x[i + d/2]) by theta = positions[t] * pow(base, -2i/d), theta computed
+// in f32 as the docs define it; its cos/sin and the rotation in double. y may
+// alias x.
+void rope_rows(const float* x, const int32_t* positions, float* y, int64_t t_rows, int64_t cols, int64_t d,
+               float base, ThreadPool& pool) {
   const int64_t half = d / 2;
   std::vector<float> inv_freq(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
     inv_freq[i] = std::pow(base, -2.0f * static_cast<float>(i) / static_cast<float>(d));
   }
-  c.pool().parallel_for(t_rows, 4, [&](int64_t t0, int64_t t1) {
+  pool.parallel_for(t_rows, 4, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const float pos = static_cast<float>(positions[t]);
       for (int64_t i = 0; i < half; ++i) {
@@ -49,6 +41,22 @@ Status rope_neox(const KernelCall& c) {
       }
     }
   });
+}
+
+// x [T, C], positions [T, 1] i32, y [T, C] (may alias x): rope_rows per head
+// of HEAD_DIM.
+Status rope_neox(const KernelCall& c) {
+  const int64_t t_rows = c.rows();
+  KP_TRY(const int64_t cols, c.dim("C"));
+  KP_TRY(const int64_t d, c.dim("HEAD_DIM"));
+  KP_TRY(const float base, c.f32_constant("THETA"));
+  if (d <= 0 || d % 2 != 0 || cols % d != 0) {
+    return c.error(fmt::format("C = {} is not a whole number of heads of even HEAD_DIM = {}", cols, d));
+  }
+  KP_TRY(const float* x, c.in_f32(0, t_rows * cols));
+  KP_TRY(const int32_t* positions, c.in_i32(1, t_rows));
+  KP_TRY(float* y, c.out_f32(2, t_rows * cols));
+  rope_rows(x, positions, y, t_rows, cols, d, base, c.pool());
   return {};
 }
 
@@ -59,7 +67,10 @@ Status rope_neox(const KernelCall& c) {
 // when SOFTCAP > 0, softmax, o = sum softmax_j * v_j. Keys of the batch come from
 // k, v; earlier ones from the caches. The batch's k, v rows are copied into the
 // caches at rows pos0 .. pos0 + T - 1.
-Status attention(const KernelCall& c) {
+// With `rope` (attention_rope: a positions [T, 1] i32 binding after v, so o
+// and the caches are bindings 4..6), q and k are first rotated by rope_rows
+// (THETA), exactly as rope_neox followed by attention.
+Status attention_impl(const KernelCall& c, bool rope) {
   const int64_t t_rows = c.rows();
   KP_TRY(const int64_t d, c.dim("HEAD_DIM"));
   KP_TRY(const int64_t n_head, c.dim("N_HEAD"));
@@ -77,12 +88,25 @@ Status attention(const KernelCall& c) {
   }
   const int64_t qc = n_head * d;
   const int64_t kc = n_head_kv * d;
+  const size_t out0 = rope ? 4 : 3;
   KP_TRY(const float* q, c.in_f32(0, t_rows * qc));
   KP_TRY(const float* k, c.in_f32(1, t_rows * kc));
   KP_TRY(const float* v, c.in_f32(2, t_rows * kc));
-  KP_TRY(float* o, c.out_f32(3, t_rows * qc));
-  KP_TRY(float* k_cache, c.out_f32(4, ctx * kc));
-  KP_TRY(float* v_cache, c.out_f32(5, ctx * kc));
+  KP_TRY(float* o, c.out_f32(out0, t_rows * qc));
+  KP_TRY(float* k_cache, c.out_f32(out0 + 1, ctx * kc));
+  KP_TRY(float* v_cache, c.out_f32(out0 + 2, ctx * kc));
+  std::vector<float> q_roped, k_roped;
+  if (rope) {
+    KP_TRY(const float base, c.f32_constant("THETA"));
+    KP_TRY(const int32_t* positions, c.in_i32(3, t_rows));
+    if (d % 2 != 0) return c.error(fmt::format("HEAD_DIM = {} is odd", d));
+    q_roped.resize(static_cast<size_t>(t_rows * qc));
+    k_roped.resize(static_cast<size_t>(t_rows * kc));
+    rope_rows(q, positions, q_roped.data(), t_rows, qc, d, base, c.pool());
+    rope_rows(k, positions, k_roped.data(), t_rows, kc, d, base, c.pool());
+    q = q_roped.data();
+    k = k_roped.data();
+  }
   const int64_t window = c.step().window;
   const int64_t group = n_head / n_head_kv;
 
@@ -130,11 +154,17 @@ Status attention(const KernelCall& c) {
   return {};
 }
 
+Status attention(const KernelCall& c) { return attention_impl(c, false); }
+Status attention_rope(const KernelCall& c) { return attention_impl(c, true); }
+
 }  // namespace
 
 void add_attention_kernels(std::vector<CpuKernel>& out) {
   out.push_back(CpuKernel{"rope_neox", {"x", "positions", "y"}, {{"main", &rope_neox}}});
   out.push_back(CpuKernel{"attention", {"q", "k", "v", "o", "k_cache", "v_cache"}, {{"main", &attention}}});
+  out.push_back(CpuKernel{"attention_rope",
+                          {"q", "k", "v", "positions", "o", "k_cache", "v_cache"},
+                          {{"main", &attention_rope}}});
 }
 
 }  // namespace kp::backend::cpu

@@ -1,5 +1,6 @@
 // CPU reference kernels over weight matrices: embed_*, matmul_*, ffn_gate_up_*
-// for every weight type (F32, F16, Q8_0, Q4_K, Q5_K, Q6_K). Each weight row is
+// and the fused matmul_norm_*, ffn_gate_up_resnorm_* for every weight type
+// (F32, F16, Q8_0, Q4_K, Q5_K, Q6_K). Each weight row is
 // dequantized with format::dequantize into f32, dot products accumulate in
 // double and are rounded to f32 once. Output rows are split over the pool.
 // Bindings and constants: kernels/registry.json. Tests:
@@ -90,6 +91,92 @@ Status ffn_gate_up(const KernelCall& c) {
   return {};
 }
 
+// 1 / sqrt(mean(x^2) + eps) of one row of n, in double (as cpu_kernels_norm.cpp).
+double inv_rms(const float* x, int64_t n, float eps) {
+  double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  return 1.0 / std::sqrt(ss / static_cast<double>(n) + static_cast<double>(eps));
+}
+
+// y[i] = f32((residual ? residual[i] : 0) + x[i] * inv_rms(x) * w[i]): one row
+// as rmsnorm (or rmsnorm_residual) computes it.
+void norm_row(const float* x, const float* residual, const std::vector<float>& w, float eps, float* y) {
+  const int64_t n = static_cast<int64_t>(w.size());
+  const double s = inv_rms(x, n, eps);
+  for (int64_t i = 0; i < n; ++i) {
+    const double r = static_cast<double>(x[i]) * s * w[i];
+    y[i] = static_cast<float>(residual != nullptr ? static_cast<double>(residual[i]) + r : r);
+  }
+}
+
+std::vector<float> norm_weight(const WeightView& v) {
+  std::vector<float> w(static_cast<size_t>(v.cols));
+  v.dequantize_row(0, w.data());
+  return w;
+}
+
+// x [T, K] f32, w [N, K], norm [1, K], y [T, N]:  y[t] = w · rmsnorm(x[t]) * norm,
+// the normalized row rounded to f32 as rmsnorm writes it, then as matmul.
+Status matmul_norm(const KernelCall& c) {
+  const int64_t t_rows = c.rows();
+  KP_TRY(const int64_t k, c.dim("K"));
+  KP_TRY(const int64_t n, c.dim("N"));
+  KP_TRY(const float eps, c.f32_constant("EPS"));
+  KP_TRY(const float* x, c.in_f32(0, t_rows * k));
+  KP_TRY(const WeightView w, c.weight(1, n, k));
+  KP_TRY(const WeightView nv, c.weight(2, 1, k));
+  KP_TRY(float* y, c.out_f32(3, t_rows * n));
+  const std::vector<float> g = norm_weight(nv);
+  std::vector<float> xn(static_cast<size_t>(t_rows * k));
+  for (int64_t t = 0; t < t_rows; ++t) norm_row(x + t * k, nullptr, g, eps, xn.data() + t * k);
+  c.pool().parallel_for(n, row_grain(k, t_rows), [&](int64_t n0, int64_t n1) {
+    std::vector<float> row(static_cast<size_t>(k));
+    for (int64_t r = n0; r < n1; ++r) {
+      w.dequantize_row(r, row.data());
+      for (int64_t t = 0; t < t_rows; ++t) y[t * n + r] = static_cast<float>(dot(xn.data() + t * k, row.data(), k));
+    }
+  });
+  return {};
+}
+
+// x [T, E] (attention output), h [T, E] (residual), gate, up [F, E],
+// norm_post, norm_pre [1, E], h_out [T, E], y [T, F]:
+//   h_out[t] = h[t] + rmsnorm(x[t]) * norm_post                 (rmsnorm_residual)
+//   y[t, f]  = gelu_tanh(n[t]·gate[f]) * (n[t]·up[f]),  n[t] = rmsnorm(h_out[t]) * norm_pre.
+Status ffn_gate_up_resnorm(const KernelCall& c) {
+  const int64_t t_rows = c.rows();
+  KP_TRY(const int64_t e, c.dim("E"));
+  KP_TRY(const int64_t f, c.dim("F"));
+  KP_TRY(const float eps, c.f32_constant("EPS"));
+  KP_TRY(const float* x, c.in_f32(0, t_rows * e));
+  KP_TRY(const float* h, c.in_f32(1, t_rows * e));
+  KP_TRY(const WeightView gate, c.weight(2, f, e));
+  KP_TRY(const WeightView up, c.weight(3, f, e));
+  KP_TRY(const WeightView post, c.weight(4, 1, e));
+  KP_TRY(const WeightView pre, c.weight(5, 1, e));
+  KP_TRY(float* h_out, c.out_f32(6, t_rows * e));
+  KP_TRY(float* y, c.out_f32(7, t_rows * f));
+  const std::vector<float> g_post = norm_weight(post), g_pre = norm_weight(pre);
+  std::vector<float> xn(static_cast<size_t>(t_rows * e));
+  for (int64_t t = 0; t < t_rows; ++t) {
+    norm_row(x + t * e, h + t * e, g_post, eps, h_out + t * e);
+    norm_row(h_out + t * e, nullptr, g_pre, eps, xn.data() + t * e);
+  }
+  c.pool().parallel_for(f, row_grain(2 * e, t_rows), [&](int64_t f0, int64_t f1) {
+    std::vector<float> g_row(static_cast<size_t>(e)), u_row(static_cast<size_t>(e));
+    for (int64_t r = f0; r < f1; ++r) {
+      gate.dequantize_row(r, g_row.data());
+      up.dequantize_row(r, u_row.data());
+      for (int64_t t = 0; t < t_rows; ++t) {
+        const double gv = dot(xn.data() + t * e, g_row.data(), e);
+        const double uv = dot(xn.data() + t * e, u_row.data(), e);
+        y[t * f + r] = static_cast<float>(gelu_tanh(gv) * uv);
+      }
+    }
+  });
+  return {};
+}
+
 }  // namespace
 
 void add_matmul_kernels(std::vector<CpuKernel>& out) {
@@ -97,9 +184,13 @@ void add_matmul_kernels(std::vector<CpuKernel>& out) {
     const std::string t(type);
     out.push_back(CpuKernel{"embed_" + t, {"ids", "table", "y"}, {{"main", &embed}}});
     out.push_back(CpuKernel{"matmul_" + t, {"x", "w", "y"}, {{"main", &matmul}, {"gemm", &matmul}}});
+    out.push_back(CpuKernel{"matmul_norm_" + t, {"x", "w", "norm", "y"}, {{"main", &matmul_norm}}});
     if (t != "q5k") {  // the registry has no ffn_gate_up_q5k
       out.push_back(CpuKernel{"ffn_gate_up_" + t, {"x", "gate", "up", "y"},
                               {{"main", &ffn_gate_up}, {"gemm", &ffn_gate_up}}});
+      out.push_back(CpuKernel{"ffn_gate_up_resnorm_" + t,
+                              {"x", "h", "gate", "up", "norm_post", "norm_pre", "h_out", "y"},
+                              {{"main", &ffn_gate_up_resnorm}}});
     }
   }
 }
