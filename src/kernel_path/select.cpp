@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "core/dirs.h"
 #include "core/mapped_file.h"
@@ -234,32 +235,61 @@ std::string unusable_reason(const KernelPath& path, const SelectionInput& in) {
   return "";
 }
 
-// The preset's path id for the model's dominant weight type, or "" when the
-// preset does not exist or names no path for that type.
-Result<std::string> preset_choice(const PathLibrary& lib, const SelectionInput& in, std::string* preset_file) {
+// The preset's path ids for the model's dominant weight type, in order of
+// preference (empty when the preset does not exist or names no path for that
+// type). `kernelPath` is a path id, or an object whose keys are GGUF type
+// names (-> a path id or a list of them) and backend names (-> such an object
+// for that backend alone, consulted first).
+Result<std::vector<std::string>> preset_choice(const PathLibrary& lib, const SelectionInput& in,
+                                               std::string* preset_file) {
   const std::string file = (fs::path(lib.builtin_dir) / "presets" / (in.architecture + ".json")).string();
   *preset_file = file;
-  if (!fs::exists(file)) return std::string();
+  if (!fs::exists(file)) return std::vector<std::string>{};
   KP_TRY(json doc, read_json(file));
   if (!doc.is_object()) return make_error("{}: expected a model preset object", file);
   KP_TRY_STATUS(check_keys(doc, file, "", {"$comment", "id", "inference"}));
   auto inf = doc.find("inference");
-  if (inf == doc.end()) return std::string();
+  if (inf == doc.end()) return std::vector<std::string>{};
   if (!inf->is_object()) return make_error("{}: inference: expected an object", file);
   KP_TRY_STATUS(check_keys(*inf, file, "inference", {"$comment", "kernelPath"}));
   auto kp = inf->find("kernelPath");
-  if (kp == inf->end()) return std::string();
-  if (kp->is_string()) return kp->get<std::string>();
+  if (kp == inf->end()) return std::vector<std::string>{};
+  if (kp->is_string()) return std::vector<std::string>{kp->get<std::string>()};
   if (!kp->is_object()) {
-    return make_error("{}: inference.kernelPath: expected a path id or an object weight type -> path id", file);
+    return make_error("{}: inference.kernelPath: expected a path id or an object weight type -> path id(s)", file);
   }
-  for (const auto& [type_name, id] : kp->items()) {
-    auto type = format::parse_type(type_name);
-    if (!type) return make_error("{}: inference.kernelPath.{}: not a GGUF tensor type", file, type_name);
-    if (!id.is_string()) return make_error("{}: inference.kernelPath.{}: expected a path id", file, type_name);
-    if (*type == in.dominant_type) return id.get<std::string>();
+  static const std::set<std::string> kBackends = {"cpu", "vulkan", "cuda"};
+  // The ids an object names for the dominant type; every entry is checked.
+  auto ids_in = [&](const json& table, const std::string& where) -> Result<std::vector<std::string>> {
+    std::vector<std::string> found;
+    for (const auto& [key, value] : table.items()) {
+      if (kBackends.count(key)) continue;  // the top level's backend tables
+      auto type = format::parse_type(key);
+      if (!type) {
+        return make_error("{}: {}.{}: not a GGUF tensor type or a backend (cpu, vulkan, cuda)", file, where, key);
+      }
+      std::vector<std::string> ids;
+      if (value.is_string()) {
+        ids.push_back(value.get<std::string>());
+      } else if (value.is_array() && !value.empty()) {
+        for (const auto& id : value) {
+          if (!id.is_string()) return make_error("{}: {}.{}: expected path ids", file, where, key);
+          ids.push_back(id.get<std::string>());
+        }
+      } else {
+        return make_error("{}: {}.{}: expected a path id or a non-empty list of path ids", file, where, key);
+      }
+      if (*type == in.dominant_type) found = std::move(ids);
+    }
+    return found;
+  };
+  for (const auto& [key, value] : kp->items()) {
+    if (!kBackends.count(key)) continue;
+    if (!value.is_object()) return make_error("{}: inference.kernelPath.{}: expected an object", file, key);
+    KP_TRY(auto ids, ids_in(value, "inference.kernelPath." + key));
+    if (key == in.backend && !ids.empty()) return ids;
   }
-  return std::string();
+  return ids_in(*kp, "inference.kernelPath");
 }
 
 }  // namespace
@@ -323,14 +353,26 @@ Result<Selection> select_path(const PathLibrary& lib, const SelectionInput& in) 
     }
   }
   std::string preset_file;
-  KP_TRY(std::string preset, preset_choice(lib, in, &preset_file));
+  KP_TRY(std::vector<std::string> preset, preset_choice(lib, in, &preset_file));
   if (!preset.empty()) {
-    auto loaded = lib.load(preset);
-    if (!loaded.ok()) return make_error("{}: {}", preset_file, loaded.error().message);
-    sel.path = std::move(*loaded);
-    sel.source = ChoiceSource::kModelPreset;
-    sel.detail = fmt::format("preset {} for {} weights", in.architecture, format::type_name(in.dominant_type));
-    return sel;
+    // The first path of the preset's list that the device can run.
+    std::vector<std::string> skipped;
+    for (const auto& id : preset) {
+      auto loaded = lib.load(id);
+      if (!loaded.ok()) return make_error("{}: {}", preset_file, loaded.error().message);
+      const std::string why = unusable_reason(*loaded, in);
+      if (!why.empty()) {
+        skipped.push_back(fmt::format("{} skipped: {}", id, why));
+        continue;
+      }
+      sel.path = std::move(*loaded);
+      sel.source = ChoiceSource::kModelPreset;
+      sel.detail = fmt::format("preset {} for {} weights{}", in.architecture, format::type_name(in.dominant_type),
+                               skipped.empty() ? "" : " (" + join_names(skipped, "; ") + ")");
+      return sel;
+    }
+    return make_error("{}: no path of the preset for {} weights runs on this device: {}", preset_file,
+                      format::type_name(in.dominant_type), join_names(skipped, "; "));
   }
 
   // Auto-selection: the fused path for the k-quants and Q8_0, native F16 for

@@ -2,6 +2,7 @@
 // auto-selection; the legacy q4kStrategy flags; user path directories.
 #include "kernel_path/select.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -157,6 +158,53 @@ TEST_F(SelectTest, AutoSelectionWithoutAPresetSkipsPathsTheDeviceCannotRun) {
             "skipped: kernel 'embed_f32' has no metal implementation");
 }
 
+TEST_F(SelectTest, ThePresetTakesTheFirstPathOfItsListTheBackendCanRun) {
+  Registry registry = testing::builtin_registry();
+  SelectionInput in;
+  in.registry = &registry;
+  in.dominant_type = format::GgmlType::Q4_K;
+  // The preset's cuda table first: the 8-dispatch path, which has CUDA kernels.
+  in.backend = "cuda";
+  Selection s = select_ok(in);
+  EXPECT_EQ(s.path.id, "gemma2-q4k-fused-max");
+  EXPECT_EQ(s.source, ChoiceSource::kModelPreset);
+  EXPECT_EQ(s.detail, "preset gemma2 for Q4_K weights");
+  // Other backends use the shared table.
+  for (const char* backend : {"cpu", "vulkan"}) {
+    in.backend = backend;
+    s = select_ok(in);
+    EXPECT_EQ(s.path.id, "gemma2-q4k-fused") << backend;
+  }
+
+  // A list is tried in order; what was skipped is said, and a list none of
+  // whose paths can run is an error naming each.
+  fs::create_directories(dir_ / "builtin" / "presets");
+  for (const auto& e : fs::directory_iterator(testing::source_path("kernel_paths"))) {
+    if (e.is_regular_file()) fs::copy_file(e.path(), dir_ / "builtin" / e.path().filename(), fs::copy_options::none);
+  }
+  lib_.builtin_dir = (dir_ / "builtin").string();
+  auto preset = [&](const std::string& kernel_path) {
+    std::ofstream(dir_ / "builtin" / "presets" / "gemma2.json")
+        << R"({"id": "gemma2", "inference": {"kernelPath": )" << kernel_path << "}}";
+  };
+  preset(R"({"Q4_K": ["gemma2-q4k-fused-max", "gemma2-q4k-dequant-f32"]})");
+  in.backend = "vulkan";
+  s = select_ok(in);
+  EXPECT_EQ(s.path.id, "gemma2-q4k-dequant-f32");
+  EXPECT_EQ(s.detail,
+            "preset gemma2 for Q4_K weights (gemma2-q4k-fused-max skipped: kernel 'matmul_norm_q4k' has no vulkan "
+            "implementation)");
+  preset(R"({"Q4_K": ["gemma2-q4k-fused-max"]})");
+  EXPECT_THAT(select_error(in), ::testing::HasSubstr("no path of the preset for Q4_K weights runs on this device: "
+                                                   "gemma2-q4k-fused-max skipped: kernel 'matmul_norm_q4k' has no "
+                                                   "vulkan implementation"));
+  preset(R"({"Q4_K": []})");
+  EXPECT_THAT(select_error(in), ::testing::HasSubstr("inference.kernelPath.Q4_K: expected a path id or a non-empty "
+                                                   "list of path ids"));
+  preset(R"({"metal": {"Q4_K": "gemma2-q4k-fused"}})");
+  EXPECT_THAT(select_error(in), ::testing::HasSubstr("inference.kernelPath.metal: not a GGUF tensor type or a backend"));
+}
+
 TEST_F(SelectTest, LegacyQ4kStrategyMapsWithADeprecationWarning) {
   struct Case {
     const char* inference;
@@ -244,7 +292,7 @@ TEST_F(SelectTest, UserDirectoriesAddPathsById) {
   auto ids = lib_.list_ids();
   ASSERT_TRUE(ids.ok()) << ids.error().message;
   EXPECT_EQ(*ids, (std::vector<std::string>{"gemma2-f16-native", "gemma2-q4k-dequant-f16", "gemma2-q4k-dequant-f32",
-                                            "gemma2-q4k-fused", "my-path", "other-path"}));
+                                            "gemma2-q4k-fused-max", "gemma2-q4k-fused", "my-path", "other-path"}));
   auto p = lib_.load("my-path");
   ASSERT_TRUE(p.ok()) << p.error().message;
   EXPECT_EQ(p->source, mine);
@@ -289,7 +337,7 @@ TEST_F(SelectTest, UnknownIdsSuggestTheClosest) {
   ASSERT_FALSE(q.ok());
   EXPECT_EQ(q.error().message,
             "unknown kernel path 'llama' (known: gemma2-f16-native, gemma2-q4k-dequant-f16, "
-            "gemma2-q4k-dequant-f32, gemma2-q4k-fused)");
+            "gemma2-q4k-dequant-f32, gemma2-q4k-fused-max, gemma2-q4k-fused)");
   auto f = lib_.load((dir_ / "nope.json").string());
   ASSERT_FALSE(f.ok());
   EXPECT_NE(f.error().message.find("nope.json"), std::string::npos);

@@ -36,7 +36,7 @@ INSTANTIATE_TEST_SUITE_P(BuiltinPaths, CpuPath, testing::ValuesIn(builtin_path_c
 // One decode step dispatches exactly the plan's decode steps and sampling
 // steps, once each, in order, under the step's op name and layer.
 TEST(CpuPathTrace, OneDispatchPerStepInPathOrder) {
-  for (const std::string path : {"gemma2-q4k-fused", "gemma2-q4k-dequant-f32"}) {
+  for (const std::string path : {"gemma2-q4k-fused", "gemma2-q4k-dequant-f32", "gemma2-q4k-fused-max"}) {
     auto model = format::GgufFile::open(model_file("kjv-tiny-q4_k_m.gguf"));
     ASSERT_TRUE(model.ok());
     auto session = open_path(*model, "cpu", path);
@@ -52,7 +52,7 @@ TEST(CpuPathTrace, OneDispatchPerStepInPathOrder) {
     const auto& trace = ex.trace();
     ASSERT_EQ(trace.size(), want.size());
     EXPECT_EQ(trace.size(), ex.decode_dispatches());
-    const size_t per_layer = path == "gemma2-q4k-fused" ? 13 : 15;
+    const size_t per_layer = path == "gemma2-q4k-fused" ? 13 : path == "gemma2-q4k-fused-max" ? 8 : 15;
     EXPECT_EQ(trace.size(), 1 + 6 * per_layer + 3 + 2) << path;
     for (size_t i = 0; i < trace.size(); ++i) {
       EXPECT_EQ(trace[i].op, want[i]->op) << i;
@@ -61,7 +61,7 @@ TEST(CpuPathTrace, OneDispatchPerStepInPathOrder) {
       EXPECT_EQ(trace[i].entry, want[i]->entry) << i;
     }
     // The layer steps run in the path file's order, layer by layer.
-    EXPECT_EQ(trace[1].op, "input_norm");
+    EXPECT_EQ(trace[1].op, path == "gemma2-q4k-fused-max" ? "q_proj" : "input_norm");
     EXPECT_EQ(trace[1].layer, 0);
     EXPECT_EQ(trace[per_layer].op, "ffn_residual");
     EXPECT_EQ(trace[per_layer + 1].layer, 1);

@@ -93,6 +93,7 @@ struct PathCase {
   double vs_reference;  // on the CPU backend, against the f32 reference forward
   double vs_cpu;        // on a GPU backend, against the CPU backend
   bool f32;             // weights used as dequantized f32 and f32 activations
+  bool vulkan = true;   // the path has Vulkan implementations of every kernel
 };
 
 // Test names and failure messages show the case as "path on model".
@@ -107,6 +108,8 @@ inline std::vector<PathCase> builtin_path_cases() {
       {"gemma2-q4k-dequant-f16", "kjv-tiny-q4_k_m.gguf", 1e-2, 1e-2, false},
       {"gemma2-q4k-dequant-f16", "kjv-tiny-q4_k.gguf", 1e-2, 1e-2, false},
       {"gemma2-f16-native", "kjv-tiny-f16.gguf", 1e-4, 1e-3, true},
+      {"gemma2-q4k-fused-max", "kjv-tiny-q4_k_m.gguf", 1e-4, 1e-3, true, /*vulkan=*/false},
+      {"gemma2-q4k-fused-max", "kjv-tiny-q4_k.gguf", 1e-4, 1e-3, true, /*vulkan=*/false},
   };
 }
 
