@@ -125,6 +125,31 @@ std::string bench_markdown(const BenchRun& run) {
                          mib(b.decode_weight_bytes), gbs(bw), share, mib(p.peak_memory));
     }
   }
+  for (const auto& p : run.paths) {
+    if (p.ops.empty()) continue;
+    out += fmt::format("\nDecode steps of {} (--ops): device time of each dispatch, timed alone, over {} tokens "
+                       "decoded after the prompt; GB/s is the step's weight bytes over its time{}\n\n",
+                       md_cell(p.id), run.ops_tokens,
+                       run.copy_bandwidth > 0 ? ", against the copy bandwidth" : "");
+    out += "| op | kernel | calls/token | us/call | us/token | share | weights/call | GB/s | % of copy bw |\n";
+    out += "|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    double total_ms = 0;
+    for (const auto& r : p.ops) total_ms += r.ms;
+    const double tokens = std::max<uint32_t>(1, run.ops_tokens);
+    for (const auto& r : p.ops) {
+      const double calls = static_cast<double>(std::max<size_t>(1, r.calls));
+      const double bw = r.ms > 0 ? static_cast<double>(r.weight_bytes) / (r.ms * 1e-3) : 0;
+      const bool weights = r.weight_bytes > 0;
+      out += fmt::format("| {} | {} | {:.0f} | {:.2f} | {:.1f} | {:.1f} % | {} | {} | {} |\n", md_cell(r.op),
+                         md_cell(r.kernel), static_cast<double>(r.calls) / tokens, 1e3 * r.ms / calls,
+                         1e3 * r.ms / tokens, total_ms > 0 ? 100 * r.ms / total_ms : 0.0,
+                         weights ? mib(static_cast<uint64_t>(static_cast<double>(r.weight_bytes) / calls)) : "",
+                         weights ? gbs(bw) : "",
+                         weights && run.copy_bandwidth > 0 ? fmt::format("{:.1f} %", 100 * bw / run.copy_bandwidth)
+                                                           : "");
+    }
+    out += fmt::format("| total | | | | {:.1f} | | | | |\n", 1e3 * total_ms / tokens);
+  }
   return out;
 }
 
@@ -147,6 +172,14 @@ nlohmann::ordered_json bench_json(const BenchRun& run) {
         {"decode_bandwidth_fraction_of_copy",
          run.copy_bandwidth > 0 ? nlohmann::ordered_json(bw / run.copy_bandwidth) : nlohmann::ordered_json(nullptr)},
         {"peak_memory_bytes", p.peak_memory}};
+    if (!p.ops.empty()) {
+      nlohmann::ordered_json ops = nlohmann::ordered_json::array();
+      for (const auto& r : p.ops) {
+        ops.push_back({{"op", r.op}, {"kernel", r.kernel}, {"calls", r.calls}, {"device_ms", r.ms},
+                       {"weight_bytes", r.weight_bytes}});
+      }
+      j["decode_ops"] = {{"tokens", run.ops_tokens}, {"steps", std::move(ops)}};
+    }
     paths.push_back(std::move(j));
   }
   return {{"model", run.model},

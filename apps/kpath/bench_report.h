@@ -21,7 +21,9 @@ struct BenchRun {
     std::string id, source;
     runtime::ExecutorBench bench;
     uint64_t peak_memory = 0;                 // the session's peak device memory, bytes
+    std::vector<runtime::OpProfileRow> ops;   // --ops: per decode step; empty without it
   };
+  uint32_t ops_tokens = 0;                    // decoded tokens the op profiles cover
   std::vector<Path> paths;
 
   // Achieved decode bandwidth of a path: weight bytes per token x median tokens/s.

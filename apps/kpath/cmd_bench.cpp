@@ -6,6 +6,7 @@
 #include <fmt/chrono.h>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -30,6 +31,7 @@ struct BenchCliOptions {
   int64_t n_prompt = 512, n_gen = 128, reps = 5;
   int64_t bandwidth_mib = 256;
   bool json = false;
+  int64_t ops = 0;           // --ops N: per-step profile over N decoded tokens (0: none)
   std::string chart;
   std::string save_dir;
 };
@@ -54,6 +56,7 @@ std::string command_line(const BenchCliOptions& o) {
   if (!e.config_file.empty()) c += " --config " + e.config_file;
   c += fmt::format(" -p {} -n {} -r {} -b {} --bandwidth-mib {}", o.n_prompt, o.n_gen, o.reps, e.batch_size,
                    o.bandwidth_mib);
+  if (o.ops > 0) c += fmt::format(" --ops {}", o.ops);
   return c;
 }
 
@@ -63,6 +66,7 @@ Status check(const BenchCliOptions& o) {
   if (o.n_gen < 0 || o.n_gen > 65536) return make_error("-n must be between 0 and 65536, got {}", o.n_gen);
   if (o.n_prompt == 0 && o.n_gen == 0) return make_error("-p and -n are both 0: nothing to measure");
   if (o.reps < 1 || o.reps > 1000) return make_error("-r must be between 1 and 1000, got {}", o.reps);
+  if (o.ops < 0 || o.ops > 4096) return make_error("--ops must be between 0 and 4096, got {}", o.ops);
   if (o.bandwidth_mib < 0 || o.bandwidth_mib > 65536) {
     return make_error("--bandwidth-mib must be between 0 and 65536, got {}", o.bandwidth_mib);
   }
@@ -82,7 +86,7 @@ Status bench(const BenchCliOptions& o) {
   KP_TRY_STATUS(check(o));
   KP_TRY(format::GgufFile file, open_model(o.model));
   KP_TRY(model::Gemma2Config cfg, model::load_gemma2_config(file));
-  const uint64_t ctx = static_cast<uint64_t>(o.n_prompt + o.n_gen);
+  const uint64_t ctx = static_cast<uint64_t>(o.n_prompt + std::max(o.n_gen, o.ops));
   if (ctx > cfg.n_ctx) {
     return make_error("-p {} and -n {} need {} positions, more than the model's context of {}", o.n_prompt, o.n_gen,
                       ctx, cfg.n_ctx);
@@ -114,7 +118,12 @@ Status bench(const BenchCliOptions& o) {
     }
     fmt::print(stderr, "bench: {} on {} ({})\n", s.path().id, info.backend, info.name);
     KP_TRY(runtime::ExecutorBench b, runtime::bench_executor(s.executor(), file, bo));
-    run.paths.push_back(BenchRun::Path{s.path().id, s.path().source, b, s.backend().peak_memory()});
+    run.paths.push_back(BenchRun::Path{s.path().id, s.path().source, b, s.backend().peak_memory(), {}});
+    if (o.ops > 0) {
+      KP_TRY(run.paths.back().ops, runtime::decode_op_profile(s.executor(), file, run.n_prompt,
+                                                              static_cast<uint32_t>(o.ops)));
+      run.ops_tokens = static_cast<uint32_t>(o.ops);
+    }
     if (i == 0 && o.bandwidth_mib > 0) {
       // After the first path's numbers (and peak memory) are taken, on the same device.
       const uint64_t bytes = static_cast<uint64_t>(o.bandwidth_mib) << 20;
@@ -170,6 +179,10 @@ void add_bench_command(CLI::App& app, int* exit_code) {
   sub->add_option("--bandwidth-mib", o->bandwidth_mib, "Size of the bandwidth copy (0: do not measure)")
       ->capture_default_str();
   sub->add_flag("--json", o->json, "JSON on stdout instead of the table");
+  sub->add_option("--ops", o->ops,
+                  "Also time each decode step alone over this many tokens decoded after the prompt: device time "
+                  "and achieved weight bandwidth per step (0: no)")
+      ->capture_default_str();
   sub->add_option("--chart", o->chart, "Write an SVG chart to this file");
   sub->add_option("--save", o->save_dir, "Write <date>-bench-<backend>-<model>.md/.json/.svg into this directory");
   sub->callback([o, exit_code] {

@@ -39,28 +39,102 @@ std::vector<int32_t> bench_prompt(uint32_t n, uint32_t n_vocab) {
   return out;
 }
 
-uint64_t decode_weight_bytes(const Executor& executor, const format::GgufFile& model) {
-  const kpath::Plan& plan = executor.plan();
-  std::map<std::string, uint64_t> read;  // tensor -> bytes per token
+namespace {
+
+// The decode and sampling steps of one token, in dispatch order.
+std::vector<const kpath::PlannedStep*> decode_steps(const Executor& executor) {
   std::vector<const kpath::PlannedStep*> steps = executor.forward_steps(1);
   steps.insert(steps.end(), executor.sampling_steps().begin(), executor.sampling_steps().end());
-  for (const auto* step : steps) {
-    bool gather = false;
-    for (const auto& b : step->bindings) {
-      if (b.kind == kpath::BindingKind::In && plan.slots.at(b.slot).dtype == kpath::SlotDType::I32) gather = true;
-    }
-    for (const auto& b : step->bindings) {
-      if (b.kind != kpath::BindingKind::Weight) continue;
-      const format::GgufTensorInfo* t = model.tensor(b.tensor);
-      if (t == nullptr) continue;
-      const uint64_t bytes = plan.device_bytes(*t);
-      const uint64_t used = gather && t->rows() > 0 ? bytes / t->rows() : bytes;
-      read[b.tensor] = std::max(read[b.tensor], used);
+  return steps;
+}
+
+// Each weight a step reads, with the bytes one call reads of it (a gather
+// step, one with an i32 slot input such as the embedding lookup, one row).
+std::vector<std::pair<std::string, uint64_t>> step_weight_reads(const kpath::Plan& plan,
+                                                                const kpath::PlannedStep& step,
+                                                                const format::GgufFile& model) {
+  bool gather = false;
+  for (const auto& b : step.bindings) {
+    if (b.kind == kpath::BindingKind::In && plan.slots.at(b.slot).dtype == kpath::SlotDType::I32) gather = true;
+  }
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (const auto& b : step.bindings) {
+    if (b.kind != kpath::BindingKind::Weight) continue;
+    const format::GgufTensorInfo* t = model.tensor(b.tensor);
+    if (t == nullptr) continue;
+    const uint64_t bytes = plan.device_bytes(*t);
+    out.emplace_back(b.tensor, gather && t->rows() > 0 ? bytes / t->rows() : bytes);
+  }
+  return out;
+}
+
+}  // namespace
+
+uint64_t decode_weight_bytes(const Executor& executor, const format::GgufFile& model) {
+  std::map<std::string, uint64_t> read;  // tensor -> bytes per token
+  for (const auto* step : decode_steps(executor)) {
+    for (const auto& [tensor, bytes] : step_weight_reads(executor.plan(), *step, model)) {
+      read[tensor] = std::max(read[tensor], bytes);
     }
   }
   uint64_t total = 0;
   for (const auto& [name, bytes] : read) total += bytes;
   return total;
+}
+
+Result<std::vector<OpProfileRow>> decode_op_profile(Executor& executor, const format::GgufFile& model,
+                                                    uint32_t n_prompt, uint32_t n_tokens) {
+  if (n_tokens < 1) return make_error("bench: the op profile needs at least one decoded token");
+  if (static_cast<uint64_t>(n_prompt) + n_tokens > executor.ctx()) {
+    return make_error("bench: {} prompt and {} profiled tokens exceed the context of {}", n_prompt, n_tokens,
+                      executor.ctx());
+  }
+  const auto n_vocab = static_cast<uint32_t>(executor.plan().slots.at("logits").cols);
+  const std::vector<const kpath::PlannedStep*> steps = decode_steps(executor);
+  std::vector<OpProfileRow> rows;
+  std::map<std::pair<std::string, std::string>, size_t> index;  // (op, kernel) -> row
+  std::vector<size_t> row_of(steps.size());
+  std::vector<uint64_t> bytes_of(steps.size());
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const auto key = std::make_pair(steps[i]->op, steps[i]->kernel->id);
+    auto [it, added] = index.emplace(key, rows.size());
+    if (added) rows.push_back(OpProfileRow{key.first, key.second});
+    row_of[i] = it->second;
+    for (const auto& [tensor, bytes] : step_weight_reads(executor.plan(), *steps[i], model)) bytes_of[i] += bytes;
+  }
+  executor.reset();
+  SamplingInput greedy;
+  int32_t token = bench_prompt(1, n_vocab)[0];
+  if (n_prompt > 0) {
+    KP_TRY_STATUS(executor.forward(bench_prompt(n_prompt, n_vocab)));
+    KP_TRY(token, executor.sample(greedy));
+  }
+  executor.set_tracing(true);
+  Status st;
+  for (uint32_t i = 0; i < n_tokens && st.ok(); ++i) {
+    executor.clear_trace();
+    auto next = executor.decode_and_sample(token, greedy);
+    if (!next.ok()) {
+      st = next.take_error();
+      break;
+    }
+    token = *next;
+    const auto& trace = executor.trace();
+    if (trace.size() != steps.size()) {
+      st = make_error("bench: a decoded token ran {} dispatches, the plan has {} decode steps", trace.size(),
+                      steps.size());
+      break;
+    }
+    for (size_t j = 0; j < trace.size(); ++j) {
+      OpProfileRow& r = rows[row_of[j]];
+      r.calls++;
+      r.ms += trace[j].ms;
+      r.weight_bytes += bytes_of[j];
+    }
+  }
+  executor.set_tracing(false);
+  KP_TRY_STATUS(st);
+  return rows;
 }
 
 Result<ExecutorBench> bench_executor(Executor& executor, const format::GgufFile& model, const BenchOptions& o) {

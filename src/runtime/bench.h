@@ -50,4 +50,21 @@ uint64_t decode_weight_bytes(const Executor& executor, const format::GgufFile& m
 // The executor's context must hold n_prompt + n_gen tokens.
 Result<ExecutorBench> bench_executor(Executor& executor, const format::GgufFile& model, const BenchOptions& options);
 
+// One decode step (op and kernel) of a per-step profile: device time per call
+// and the weight bytes each call reads, for the bandwidth it achieves.
+struct OpProfileRow {
+  std::string op, kernel;
+  size_t calls = 0;           // over every layer and profiled token
+  double ms = 0;              // total device time of those calls
+  uint64_t weight_bytes = 0;  // total weight bytes those calls read
+};
+
+// After the prompt (n_prompt tokens), decodes n_tokens greedily with
+// per-dispatch device timestamps (each dispatch timed alone: no graph, so
+// the times include what a dispatch costs by itself) and sums them per
+// (op, kernel), in decode-step order. A gather step (an i32 input) counts one
+// row of its weight, as decode_weight_bytes does.
+Result<std::vector<OpProfileRow>> decode_op_profile(Executor& executor, const format::GgufFile& model,
+                                                    uint32_t n_prompt, uint32_t n_tokens);
+
 }  // namespace kp::runtime

@@ -3,6 +3,8 @@
 // summary statistics. No timing is asserted.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "runtime/bench.h"
 #include "runtime/session.h"
 
@@ -51,6 +53,41 @@ TEST(BenchWeightBytes, FusedPathReadsEveryTensorOnce) {
   uint64_t file_bytes = 0;
   for (const auto& t : q4k_model().tensors()) file_bytes += t.n_bytes;
   EXPECT_EQ(decode_weight_bytes(s->executor(), q4k_model()), file_bytes);
+}
+
+// --ops: one row per (op, kernel) of the decode steps, in step order, each
+// call counted, and the weights of all rows together are what each step reads
+// (on the fused path every tensor once, the tied embedding twice) times the
+// tokens profiled.
+TEST(BenchOpProfile, CoversEveryDecodeStepAndItsWeights) {
+  auto s = open_cpu("gemma2-q4k-fused", 16);
+  ASSERT_TRUE(s);
+  Executor& ex = s->executor();
+  auto rows = decode_op_profile(ex, q4k_model(), 5, 3);
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  size_t steps = ex.forward_steps(1).size() + ex.sampling_steps().size();
+  size_t calls = 0;
+  uint64_t bytes = 0;
+  for (const auto& r : *rows) {
+    EXPECT_EQ(r.calls % 3, 0u) << r.op;
+    EXPECT_GE(r.ms, 0.0) << r.op;
+    calls += r.calls;
+    bytes += r.weight_bytes;
+  }
+  EXPECT_EQ(calls, 3 * steps);
+  // The tied embedding is read by two steps: one row by embed, whole by lm_head.
+  const format::GgufTensorInfo* embd = q4k_model().tensor("token_embd.weight");
+  ASSERT_NE(embd, nullptr);
+  EXPECT_EQ(bytes, 3 * (decode_weight_bytes(ex, q4k_model()) + embd->n_bytes / embd->rows()));
+  ASSERT_FALSE(rows->empty());
+  EXPECT_EQ(rows->front().op, "embed");
+  EXPECT_EQ(rows->back().op, "sample");
+  // Every layer's q_proj is one row (one kernel: the file is all Q4_K).
+  auto q = std::find_if(rows->begin(), rows->end(), [](const OpProfileRow& r) { return r.op == "q_proj"; });
+  ASSERT_NE(q, rows->end());
+  EXPECT_EQ(q->calls, 3u * 6);
+  EXPECT_FALSE(decode_op_profile(ex, q4k_model(), 14, 3).ok());  // 14 + 3 > the context of 16
+  EXPECT_FALSE(decode_op_profile(ex, q4k_model(), 0, 0).ok());
 }
 
 // Dequantized to f32 at load: 4 bytes per weight.
