@@ -53,6 +53,9 @@ if [ -n "$base" ]; then
   bench "base p512" --kernel-path gemma2-q4k-fused -p 512 -n 128 -r 3 --ops 8
   link "$here"
 fi
+log "trace: 4 decoded tokens on ${paths%%,*}"
+"$bin/kpath" run -m "$model" --backend cuda --kernel-path "${paths%%,*}" -p "hello there" -n 4 --temp 0 \
+  --trace "$out/trace.json" --profile 2>&1 | tail -12 | tee -a "$out/summary.txt"
 if [ "${KP_NCU:-1}" = 1 ] && command -v ncu >/dev/null; then
   log "ncu: decode kernels"
   # Kernels of the 3rd and 4th decoded tokens (the prompt's prefill comes first).

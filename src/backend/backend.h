@@ -12,6 +12,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
@@ -92,6 +93,19 @@ class Backend {
   virtual Status submit(CommandListId id, const KpParams& params, bool timestamps) = 0;
   // Milliseconds per dispatch of the last submit with timestamps, in order.
   virtual std::vector<double> last_timings() const = 0;
+  // Where each dispatch of the last submit with timestamps started and ended,
+  // in milliseconds after the submit's first timestamp: a backend that stamps
+  // each dispatch on both sides shows the gaps between them; by default the
+  // dispatches are laid end to end from last_timings().
+  virtual std::vector<std::pair<double, double>> last_spans() const {
+    std::vector<std::pair<double, double>> out;
+    double t = 0;
+    for (double ms : last_timings()) {
+      out.emplace_back(t, t + ms);
+      t += ms;
+    }
+    return out;
+  }
   // Peak device memory allocated by this backend, in bytes.
   virtual uint64_t peak_memory() const = 0;
   // Memory the device can still give to new buffers, in bytes, as the driver

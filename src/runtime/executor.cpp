@@ -243,6 +243,8 @@ Result<const Executor::Recorded*> Executor::sampling_list() {
 }
 
 Status Executor::submit(const Recorded& rec, const KpParams& params) {
+  const auto host_start = std::chrono::steady_clock::now();
+  if (tracing_ && trace_.empty()) trace_origin_ = host_start;
   if (Status st = backend_.submit(rec.list, params, tracing_); !st.ok()) {
     // Name the path step: the backend knows only its dispatch index.
     const std::optional<size_t> i = backend_.failed_dispatch();
@@ -256,11 +258,13 @@ Status Executor::submit(const Recorded& rec, const KpParams& params) {
                       st.error().message);
   }
   if (tracing_) {
-    const std::vector<double> ms = backend_.last_timings();
+    const std::vector<std::pair<double, double>> spans = backend_.last_spans();
+    const double base = std::chrono::duration<double, std::milli>(host_start - trace_origin_).count();
     for (size_t i = 0; i < rec.steps.size(); ++i) {
       const auto* s = rec.steps[i];
+      const std::pair<double, double> span = i < spans.size() ? spans[i] : std::pair<double, double>{0.0, 0.0};
       trace_.push_back(TraceEvent{s->op, s->kernel->id, s->entry, s->phase_section, s->layer,
-                                  i < ms.size() ? ms[i] : 0.0});
+                                  span.second - span.first, base + span.first, params.pos0, params.n_tokens});
     }
   }
   return {};

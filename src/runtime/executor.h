@@ -5,6 +5,7 @@
 // replayed for every token.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -29,6 +30,13 @@ struct TraceEvent {
   std::string op, kernel, entry, section;
   int32_t layer = -1;
   double ms = 0;
+  // When it started, in ms after the first traced submission began (the
+  // submission's host start plus the device's offset within it), so gaps
+  // between dispatches show; and what the submission ran: its first position
+  // and rows (rows > 1: a prefill batch; 1: a decoded token).
+  double start_ms = 0;
+  uint32_t pos0 = 0;
+  uint32_t rows = 0;
 };
 
 struct SamplingInput {
@@ -66,7 +74,10 @@ class Executor {
   // batching on some backends). Events of the calls since enable/clear.
   void set_tracing(bool on) { tracing_ = on; }
   const std::vector<TraceEvent>& trace() const { return trace_; }
-  void clear_trace() { trace_.clear(); }
+  void clear_trace() {
+    trace_.clear();
+    trace_origin_ = {};
+  }
 
   // Step-by-step execution (kpath verify): the forward steps of a phase, each
   // run as its own submission so that slots can be read between steps.
@@ -125,6 +136,7 @@ class Executor {
   uint32_t pos_ = 0;
   bool tracing_ = false;
   std::vector<TraceEvent> trace_;
+  std::chrono::steady_clock::time_point trace_origin_{};  // the first traced submission's start
   uint64_t weight_bytes_ = 0;
 };
 

@@ -12,21 +12,43 @@ namespace kp::runtime {
 std::string trace_json(const std::vector<TraceEvent>& events, const std::string& device) {
   nlohmann::json out;
   nlohmann::json list = nlohmann::json::array();
-  double ts_us = 0;
+  // One slice per submission (a prefill batch, or a decoded token with its
+  // sampling) on a second track, labelled with its positions.
+  auto batch_label = [](const TraceEvent& e) {
+    return e.rows > 1 ? fmt::format("prefill {}..{}", e.pos0, e.pos0 + e.rows - 1) : fmt::format("token {}", e.pos0);
+  };
+  size_t first = 0;
+  for (size_t i = 0; i <= events.size(); ++i) {
+    const bool boundary = i == events.size() || events[i].pos0 != events[first].pos0 ||
+                          events[i].rows != events[first].rows || (i > first && events[i].section == "preLayer");
+    if (!boundary || i == first) continue;
+    const TraceEvent& a = events[first];
+    const TraceEvent& b = events[i - 1];
+    list.push_back({{"name", batch_label(a)},
+                    {"cat", a.rows > 1 ? "prefill" : "decode"},
+                    {"ph", "X"},
+                    {"ts", a.start_ms * 1000.0},
+                    {"dur", std::max(0.0, (b.start_ms + b.ms - a.start_ms) * 1000.0)},
+                    {"pid", 1},
+                    {"tid", 0},
+                    {"args", {{"pos0", a.pos0}, {"rows", a.rows}, {"dispatches", i - first}}}});
+    first = i;
+  }
   for (const auto& e : events) {
-    const double dur_us = e.ms * 1000.0;
-    nlohmann::json args = {{"kernel", e.kernel}, {"entry", e.entry}, {"section", e.section}};
+    nlohmann::json args = {{"kernel", e.kernel}, {"entry", e.entry}, {"section", e.section},
+                           {"phase", e.rows > 1 ? "prefill" : "decode"}, {"pos0", e.pos0}, {"rows", e.rows}};
     if (e.layer >= 0) args["layer"] = e.layer;
     list.push_back({{"name", e.op},
                     {"cat", e.kernel},
                     {"ph", "X"},
-                    {"ts", ts_us},
-                    {"dur", dur_us},
+                    {"ts", e.start_ms * 1000.0},
+                    {"dur", e.ms * 1000.0},
                     {"pid", 1},
                     {"tid", 1},
                     {"args", args}});
-    ts_us += dur_us;
   }
+  list.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", 1}, {"tid", 0}, {"args", {{"name", "batches"}}}});
+  list.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", 1}, {"tid", 1}, {"args", {{"name", "dispatches"}}}});
   out["traceEvents"] = list;
   out["displayTimeUnit"] = "ms";
   out["otherData"] = {{"device", device}, {"dispatches", events.size()}};

@@ -1,6 +1,8 @@
-// Per-dispatch traces: Chrome / Perfetto JSON (one complete event per step,
-// laid end to end in dispatch order, with op, kernel, entry and layer) and a
-// per-op profile table.
+// Per-dispatch traces: Chrome / Perfetto JSON (one complete event per step at
+// the device time it ran, so gaps between dispatches show where the backend
+// stamps both sides of each, with op, kernel, entry, layer and the batch's
+// positions; and one slice per prefill batch or decoded token on a track of
+// its own) and a per-op profile table.
 #pragma once
 
 #include <string>

@@ -147,15 +147,32 @@ TEST(CliRun, TraceHasOneEventPerDispatch) {
   const nlohmann::json j = nlohmann::json::parse(slurp(trace));
   const nlohmann::json& events = j.is_array() ? j : j["traceEvents"];
   size_t complete = 0, attention = 0;
+  double last_ts = -1;
+  std::vector<std::string> batches;
   for (const auto& e : events) {
     if (e.value("ph", "") != "X") continue;
+    if (e.value("tid", -1) == 0) {
+      batches.push_back(e.value("name", ""));
+      continue;
+    }
     ++complete;
     if (e.value("name", "") == "attention") ++attention;
+    // Dispatches at the times they ran: in order, never overlapping.
+    EXPECT_GE(e.value("ts", -1.0), last_ts - 1e-3) << e.dump();  // microseconds, up to rounding
+    EXPECT_GE(e.value("dur", -1.0), 0.0) << e.dump();
+    last_ts = e.value("ts", -1.0) + e.value("dur", 0.0);
+    EXPECT_TRUE(e["args"].contains("pos0")) << e.dump();
   }
   // The prompt's forward (82 steps), the two sampling steps for the first
   // token, then two decode steps of 84 dispatches (forward and sampling) each.
   EXPECT_EQ(complete, 82u + 2u + 2u * 84u);
   EXPECT_EQ(attention, 6u * 3u);
+  // One slice per submission on the batches track: the prompt, the first
+  // token's sampling, two decoded tokens.
+  ASSERT_EQ(batches.size(), 4u);
+  EXPECT_EQ(batches[0].rfind("prefill 0..", 0), 0u) << batches[0];
+  EXPECT_EQ(batches[2].rfind("token ", 0), 0u) << batches[2];
+  EXPECT_NE(batches[2], batches[3]);
 }
 
 TEST(CliRun, SeedMakesSamplingReproducible) {

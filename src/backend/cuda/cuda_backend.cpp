@@ -40,6 +40,7 @@ class CudaBackend final : public Backend {
   void destroy_command_list(CommandListId id) override;
   Status submit(CommandListId id, const KpParams& params, bool timestamps) override;
   std::vector<double> last_timings() const override { return timings_; }
+  std::vector<std::pair<double, double>> last_spans() const override { return spans_; }
   uint64_t peak_memory() const override { return peak_bytes_; }
   uint64_t free_memory() const override;
   std::optional<size_t> failed_dispatch() const override { return failed_dispatch_; }
@@ -100,6 +101,7 @@ class CudaBackend final : public Backend {
   std::map<uint64_t, PipelineId> pipeline_by_key_;  // (module key, function)
   std::map<uint64_t, CUmodule> modules_;            // module key: one per (file + includes, constants, arch)
   std::vector<double> timings_;
+  std::vector<std::pair<double, double>> spans_;  // per dispatch: start, end (ms after the first event)
   uint64_t live_bytes_ = 0, peak_bytes_ = 0;
   std::optional<size_t> failed_dispatch_;  // of the last submit, when known
 };
@@ -399,16 +401,17 @@ Status CudaBackend::submit(CommandListId id, const KpParams& params, bool timest
                       "cuMemcpyHtoDAsync (KpParams)"));
   const size_t n = list.launches.size();
   if (timestamps) {
-    // Launch by launch between events: per-dispatch times, no graph.
-    while (events_.size() < n + 1) {
+    // Launch by launch, an event on each side: per-dispatch times and the
+    // gaps between dispatches, no graph.
+    while (events_.size() < 2 * n) {
       CUevent e = nullptr;
       KP_TRY_STATUS(check(drv_->cuEventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate"));
       events_.push_back(e);
     }
-    KP_TRY_STATUS(check(drv_->cuEventRecord(events_[0], stream_), "cuEventRecord"));
     for (size_t i = 0; i < n; ++i) {
+      KP_TRY_STATUS(check(drv_->cuEventRecord(events_[2 * i], stream_), "cuEventRecord"));
       KP_TRY_STATUS(launch(list.launches[i], i, id));
-      KP_TRY_STATUS(check(drv_->cuEventRecord(events_[i + 1], stream_), "cuEventRecord"));
+      KP_TRY_STATUS(check(drv_->cuEventRecord(events_[2 * i + 1], stream_), "cuEventRecord"));
     }
   } else if (options_.sync_each_dispatch) {
     for (size_t i = 0; i < n; ++i) {
@@ -453,10 +456,15 @@ Status CudaBackend::submit(CommandListId id, const KpParams& params, bool timest
   }
   if (timestamps) {
     timings_.assign(n, 0.0);
+    spans_.assign(n, {0.0, 0.0});
     for (size_t i = 0; i < n; ++i) {
-      float ms = 0;
-      KP_TRY_STATUS(check(drv_->cuEventElapsedTime(&ms, events_[i], events_[i + 1]), "cuEventElapsedTime"));
-      timings_[i] = ms;
+      float start = 0, end = 0;
+      if (i > 0) {
+        KP_TRY_STATUS(check(drv_->cuEventElapsedTime(&start, events_[0], events_[2 * i]), "cuEventElapsedTime"));
+      }
+      KP_TRY_STATUS(check(drv_->cuEventElapsedTime(&end, events_[0], events_[2 * i + 1]), "cuEventElapsedTime"));
+      spans_[i] = {start, end};
+      timings_[i] = end - start;
     }
   }
   return {};
