@@ -1,6 +1,7 @@
 // Opening a backend by name: "cpu", "vulkan", "cuda", or "auto" (the best
-// device found: CUDA, then a real Vulkan GPU, then any Vulkan device such as
-// lavapipe, then the CPU backend).
+// device found: a CUDA GPU, then a discrete or integrated Vulkan GPU, then the
+// CPU backend; a software Vulkan device such as lavapipe is slower than the
+// CPU backend and runs only when asked for by --backend vulkan).
 #pragma once
 
 #include <memory>
