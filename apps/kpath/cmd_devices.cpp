@@ -50,9 +50,9 @@ void print_vulkan() {
 }
 
 void print_cpu() {
-  const auto cpu = backend::make_cpu_backend();
+  const auto cpu = backend::make_cpu_backend(backend::CpuOptions{});
   const backend::DeviceInfo& d = cpu->info();
-  fmt::print("CPU backend: {} [{}], reference kernels\n", d.name, d.arch);
+  fmt::print("CPU backend: {} [{}], {} (-t N to change the threads)\n", d.name, d.arch, d.driver);
 }
 
 // The device --backend auto opens, and why.

@@ -25,10 +25,21 @@ std::vector<std::string> compiled_backends() {
 
 std::string default_cache_dir() { return user_cache_dir(); }
 
+namespace {
+
+std::unique_ptr<backend::Backend> cpu_backend(const BackendRequest& request) {
+  backend::CpuOptions o;
+  o.kernels = request.cpu_reference_kernels ? backend::CpuKernelSet::kReference : backend::CpuKernelSet::kFast;
+  o.threads = request.threads;
+  return backend::make_cpu_backend(o);
+}
+
+}  // namespace
+
 Result<OpenedBackend> open_backend(const BackendRequest& request) {
   const std::string& name = request.name;
   const std::string cache = request.cache_dir.empty() ? default_cache_dir() : request.cache_dir;
-  if (name == "cpu") return OpenedBackend{backend::make_cpu_backend(), "--backend cpu"};
+  if (name == "cpu") return OpenedBackend{cpu_backend(request), "--backend cpu"};
 #ifdef KP_HAVE_CUDA
   if (name == "cuda") {
     backend::CudaOptions co;
@@ -103,7 +114,7 @@ Result<OpenedBackend> open_backend(const BackendRequest& request) {
   }
 #endif
   if (why.size() >= 2) why.resize(why.size() - 2);  // the last "; "
-  auto cpu = backend::make_cpu_backend();
+  auto cpu = cpu_backend(request);
   return OpenedBackend{std::move(cpu), why.empty() ? "auto: no GPU backend in this build, using the cpu backend"
                                                   : "auto: no GPU (" + why + "), using the cpu backend"};
 }

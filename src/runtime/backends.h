@@ -25,6 +25,8 @@ struct BackendRequest {
   bool vulkan_checkpoints = false;  // name the dispatch at a device loss (slower)
   bool sync_each_dispatch = false;  // wait after every dispatch, so a fault names its step (slow)
   std::string cache_dir;         // compiled kernels; "" = the default cache directory
+  unsigned threads = 0;          // cpu backend: 0 = one per physical core
+  bool cpu_reference_kernels = false;  // cpu backend: the reference loops only (verify's reference)
 };
 
 Result<OpenedBackend> open_backend(const BackendRequest& request);
