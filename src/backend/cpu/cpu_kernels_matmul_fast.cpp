@@ -10,8 +10,10 @@
 // and weight rows are decoded 4 at a time (K-quants: unpacked to 16-bit
 // scale * quant) and multiplied with all T activation rows while they are in
 // cache, each activation vector loaded once for the 4 rows.
-// Each output is computed by one thread in a fixed order, so results do not
-// depend on the thread count.
+// Single-token dispatches on Q4_K rows skip the unpacking: each row is read
+// once, so it is multiplied as stored (dot_q4k_packed). Each output is
+// computed by one thread in a fixed order, so results do not depend on the
+// thread count.
 //
 // Bindings and constants: kernels/registry.json. Tests:
 // tests/runtime/cpu_fast_kernels_test.cpp.
@@ -31,9 +33,15 @@ int64_t row_grain(int64_t cols, int64_t t) { return std::max<int64_t>(1, 65536 /
 // Q4_K / Q6_K rows against activations quantized once to 16-bit blocks.
 template <void (*Unpack)(const std::byte*, int64_t, UnpackedRow&),
           float (*Dot)(const UnpackedRow&, const ActBlocks&, int64_t),
-          void (*Dot4)(const UnpackedRow* const[4], const ActBlocks&, int64_t, float[4])>
+          void (*Dot4)(const UnpackedRow* const[4], const ActBlocks&, int64_t, float[4]),
+          float (*Packed)(const std::byte*, const ActBlocks&, int64_t) = nullptr>
 class KQuantRows {
  public:
+  // Single-token dispatches read each row once: a dot on the row as stored
+  // saves writing and reading back its unpacked form.
+  static constexpr bool kPacked = Packed != nullptr;
+  float packed_dot(const std::byte* w) const { return Packed(w, acts_, 0); }
+
   void prepare(const float* x, int64_t t_rows, int64_t k, ThreadPool& pool) {
     acts_.resize(t_rows, k);
     pool.parallel_for(t_rows, 1, [&](int64_t t0, int64_t t1) {
@@ -64,6 +72,8 @@ class KQuantRows {
 template <typename W, float (*Dot)(const W*, const float*, int64_t)>
 class FloatRows {
  public:
+  static constexpr bool kPacked = false;
+  float packed_dot(const std::byte*) const { return 0; }
   void prepare(const float* x, int64_t /*t_rows*/, int64_t k, ThreadPool& /*pool*/) {
     x_ = x;
     k_ = k;
@@ -87,7 +97,7 @@ class FloatRows {
   int64_t k_ = 0;
 };
 
-using Q4KRows = KQuantRows<&unpack_q4k_row, &dot_q4k, &dot4_q4k>;
+using Q4KRows = KQuantRows<&unpack_q4k_row, &dot_q4k, &dot4_q4k, &dot_q4k_packed>;
 using Q6KRows = KQuantRows<&unpack_q6k_row, &dot_q6k, &dot4_q6k>;
 using F32Rows = FloatRows<float, &dot_f32>;
 using F16Rows = FloatRows<uint16_t, &dot_f16>;
@@ -119,6 +129,15 @@ Status matmul_fast(const KernelCall& c) {
   thread_local Rows kept;
   Rows& rows = kept;
   rows.prepare(x, t_rows, k, c.pool());
+  if (Rows::kPacked && t_rows == 1) {
+    c.pool().parallel_for(n, row_grain(k, 1), [&](int64_t n0, int64_t n1) {
+      for (int64_t r = n0; r < n1; ++r) {
+        if ((r - n0) % 4 == 0) prefetch_rows(w, r + 4, std::min(r + 8, n1));
+        y[r] = rows.packed_dot(row_of(w, r));
+      }
+    });
+    return {};
+  }
   c.pool().parallel_for(n, row_grain(k, t_rows), [&](int64_t n0, int64_t n1) {
     typename Rows::Cursor cur(rows);
     int64_t r = n0;
@@ -153,6 +172,20 @@ Status ffn_gate_up_fast(const KernelCall& c) {
   thread_local Rows kept;  // as in matmul_fast
   Rows& rows = kept;
   rows.prepare(x, t_rows, e, c.pool());
+  if (Rows::kPacked && t_rows == 1) {
+    c.pool().parallel_for(f, row_grain(2 * e, 1), [&](int64_t f0, int64_t f1) {
+      for (int64_t r = f0; r < f1; ++r) {
+        if ((r - f0) % 2 == 0) {
+          prefetch_rows(gate, r + 2, std::min(r + 4, f1));
+          prefetch_rows(up, r + 2, std::min(r + 4, f1));
+        }
+        const double g = rows.packed_dot(row_of(gate, r));
+        const double u = rows.packed_dot(row_of(up, r));
+        y[r] = static_cast<float>(gelu_tanh(g) * u);
+      }
+    });
+    return {};
+  }
   c.pool().parallel_for(f, row_grain(2 * e, t_rows), [&](int64_t f0, int64_t f1) {
     typename Rows::Cursor cur(rows);
     int64_t r = f0;

@@ -242,6 +242,53 @@ void DotQ4K4(const UnpackedRow* const* rows, const ActBlocks* x, int64_t t, floa
   for (int i = 0; i < 4; ++i) out[i] -= Q4KOffset(*rows[i], *x, t);
 }
 
+// One Q4_K row as stored against activation row t, without unpacking: the
+// nibbles are widened to 16 bits and multiplied with the activations, and
+// each 32-element sub-block's integer sum is scaled by d * sc * (activation
+// scale) in f32. For single-token dispatches, where an unpacked row would be
+// used once.
+float DotQ4KPacked(const std::byte* HWY_RESTRICT row, const ActBlocks* x, int64_t t) {
+  const hn::CappedTag<int16_t, 16> d16;
+  const hn::RebindToUnsigned<decltype(d16)> du16;
+  const hn::Rebind<uint8_t, decltype(d16)> d8;
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Repartition<float, decltype(d16)> df;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d16));
+  const int64_t nb = x->cols / format::kQK_K;
+  const int16_t* xq = x->q.data() + t * x->cols;
+  const float* xd = x->d.data() + t * (x->cols / kActScale);
+  const float* sums32 = x->sums32.data() + t * (x->cols / kActScale);
+  const auto low4 = hn::Set(du16, uint16_t{0x0f});
+  auto acc = hn::Zero(df);
+  float offset = 0;
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto blk = load_block<format::BlockQ4_K>(row, b);
+    const float d = f16_to_f32(blk.d);
+    const float dmin = f16_to_f32(blk.dmin);
+    const int16_t* xb = xq + b * format::kQK_K;
+    for (int g = 0; g < 4; ++g) {
+      uint8_t sc1 = 0, m1 = 0, sc2 = 0, m2 = 0;
+      format::k_scale_min(2 * g, blk.scales, &sc1, &m1);
+      format::k_scale_min(2 * g + 1, blk.scales, &sc2, &m2);
+      const int64_t seg = b * 8 + 2 * g;
+      offset += dmin * (static_cast<float>(m1) * sums32[seg] + static_cast<float>(m2) * sums32[seg + 1]);
+      auto lo0 = hn::Zero(d32), lo1 = hn::Zero(d32), hi0 = hn::Zero(d32), hi1 = hn::Zero(d32);
+      for (int64_t l = 0; l < 32; l += n) {  // 32 bytes: weights 64g + l (low nibble), 64g + 32 + l (high)
+        const auto w = hn::PromoteTo(du16, hn::LoadU(d8, blk.qs + 32 * g + l));
+        const auto lo = hn::BitCast(d16, hn::And(w, low4));
+        const auto hi = hn::BitCast(d16, hn::ShiftRight<4>(w));
+        lo0 = hn::ReorderWidenMulAccumulate(d32, lo, hn::LoadU(d16, xb + 64 * g + l), lo0, lo1);
+        hi0 = hn::ReorderWidenMulAccumulate(d32, hi, hn::LoadU(d16, xb + 64 * g + 32 + l), hi0, hi1);
+      }
+      acc = hn::MulAdd(hn::ConvertTo(df, hn::RearrangeToOddPlusEven(lo0, lo1)),
+                       hn::Set(df, d * static_cast<float>(sc1) * xd[seg]), acc);
+      acc = hn::MulAdd(hn::ConvertTo(df, hn::RearrangeToOddPlusEven(hi0, hi1)),
+                       hn::Set(df, d * static_cast<float>(sc2) * xd[seg + 1]), acc);
+    }
+  }
+  return hn::GetLane(hn::SumOfLanes(df, acc)) - offset;
+}
+
 float DotQ6K(const UnpackedRow& w, const ActBlocks& x, int64_t t) {
   const int64_t nb = x.cols / kActBlock;
   return DotBlocks<4096>(w.q.data(), x.q.data() + t * x.cols, w.d.data(), x.d.data() + t * (x.cols / kActScale),
@@ -302,6 +349,7 @@ HWY_EXPORT(UnpackQ6KRow);
 HWY_EXPORT(DotQ4K);
 HWY_EXPORT(DotQ6K);
 HWY_EXPORT(DotQ4K4);
+HWY_EXPORT(DotQ4KPacked);
 HWY_EXPORT(DotQ6K4);
 HWY_EXPORT(DotF32);
 HWY_EXPORT(DotF16);
@@ -359,6 +407,10 @@ void dot4_q4k(const UnpackedRow* const rows[4], const ActBlocks& x, int64_t t, f
 void dot4_q6k(const UnpackedRow* const rows[4], const ActBlocks& x, int64_t t, float out[4]) {
   for (int i = 0; i < 4; ++i) KP_CHECK(static_cast<int64_t>(rows[i]->q.size()) == x.cols, "row lengths differ");
   HWY_DYNAMIC_DISPATCH(DotQ6K4)(rows, &x, t, out);
+}
+
+float dot_q4k_packed(const std::byte* row, const ActBlocks& x, int64_t t) {
+  return HWY_DYNAMIC_DISPATCH(DotQ4KPacked)(row, &x, t);
 }
 
 float dot_f32(const float* w, const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(DotF32)(w, x, n); }
