@@ -74,7 +74,11 @@ Result<OpenedBackend> open_backend(const BackendRequest& request) {
     co.sync_each_dispatch = request.sync_each_dispatch;
     auto be = backend::make_cuda_backend(0, co);
     if (be.ok()) return OpenedBackend{std::move(*be), "auto: CUDA device 0"};
-    why += "CUDA: " + be.error().message + "; ";
+    const std::string& m = be.error().message;
+    // The cause, without the list of libraries tried ("...; tried:\n  ...").
+    std::string cause = m.substr(0, m.find('\n'));
+    if (const size_t tried = cause.find("; tried:"); tried != std::string::npos) cause.resize(tried);
+    why += "CUDA: " + cause + "; ";
   }
 #endif
 #ifdef KP_HAVE_VULKAN
