@@ -266,12 +266,17 @@ float DotQ4KPacked(const std::byte* HWY_RESTRICT row, const ActBlocks* x, int64_
     const float d = f16_to_f32(blk.d);
     const float dmin = f16_to_f32(blk.dmin);
     const int16_t* xb = xq + b * format::kQK_K;
+    // The 8 sub-blocks' f32 scales (d * sc * activation scale) and offsets, in one pass.
+    float scale[8];
+    float mins = 0;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc = 0, m = 0;
+      format::k_scale_min(j, blk.scales, &sc, &m);
+      scale[j] = d * static_cast<float>(sc) * xd[b * 8 + j];
+      mins += static_cast<float>(m) * sums32[b * 8 + j];
+    }
+    offset += dmin * mins;
     for (int g = 0; g < 4; ++g) {
-      uint8_t sc1 = 0, m1 = 0, sc2 = 0, m2 = 0;
-      format::k_scale_min(2 * g, blk.scales, &sc1, &m1);
-      format::k_scale_min(2 * g + 1, blk.scales, &sc2, &m2);
-      const int64_t seg = b * 8 + 2 * g;
-      offset += dmin * (static_cast<float>(m1) * sums32[seg] + static_cast<float>(m2) * sums32[seg + 1]);
       auto lo0 = hn::Zero(d32), lo1 = hn::Zero(d32), hi0 = hn::Zero(d32), hi1 = hn::Zero(d32);
       for (int64_t l = 0; l < 32; l += n) {  // 32 bytes: weights 64g + l (low nibble), 64g + 32 + l (high)
         const auto w = hn::PromoteTo(du16, hn::LoadU(d8, blk.qs + 32 * g + l));
@@ -280,10 +285,8 @@ float DotQ4KPacked(const std::byte* HWY_RESTRICT row, const ActBlocks* x, int64_
         lo0 = hn::ReorderWidenMulAccumulate(d32, lo, hn::LoadU(d16, xb + 64 * g + l), lo0, lo1);
         hi0 = hn::ReorderWidenMulAccumulate(d32, hi, hn::LoadU(d16, xb + 64 * g + 32 + l), hi0, hi1);
       }
-      acc = hn::MulAdd(hn::ConvertTo(df, hn::RearrangeToOddPlusEven(lo0, lo1)),
-                       hn::Set(df, d * static_cast<float>(sc1) * xd[seg]), acc);
-      acc = hn::MulAdd(hn::ConvertTo(df, hn::RearrangeToOddPlusEven(hi0, hi1)),
-                       hn::Set(df, d * static_cast<float>(sc2) * xd[seg + 1]), acc);
+      acc = hn::MulAdd(hn::ConvertTo(df, hn::RearrangeToOddPlusEven(lo0, lo1)), hn::Set(df, scale[2 * g]), acc);
+      acc = hn::MulAdd(hn::ConvertTo(df, hn::RearrangeToOddPlusEven(hi0, hi1)), hn::Set(df, scale[2 * g + 1]), acc);
     }
   }
   return hn::GetLane(hn::SumOfLanes(df, acc)) - offset;
