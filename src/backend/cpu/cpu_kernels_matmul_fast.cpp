@@ -10,8 +10,8 @@
 // and weight rows are decoded 4 at a time (K-quants: unpacked to 16-bit
 // scale * quant) and multiplied with all T activation rows while they are in
 // cache, each activation vector loaded once for the 4 rows.
-// Single-token dispatches on Q4_K rows skip the unpacking: each row is read
-// once, so it is multiplied as stored (dot_q4k_packed). Each output is
+// Single-token dispatches on K-quant rows skip the unpacking: each row is
+// read once, so it is multiplied as stored (dot_q4k_packed, dot_q6k_packed). Each output is
 // computed by one thread in a fixed order, so results do not depend on the
 // thread count.
 //
@@ -98,7 +98,7 @@ class FloatRows {
 };
 
 using Q4KRows = KQuantRows<&unpack_q4k_row, &dot_q4k, &dot4_q4k, &dot_q4k_packed>;
-using Q6KRows = KQuantRows<&unpack_q6k_row, &dot_q6k, &dot4_q6k>;
+using Q6KRows = KQuantRows<&unpack_q6k_row, &dot_q6k, &dot4_q6k, &dot_q6k_packed>;
 using F32Rows = FloatRows<float, &dot_f32>;
 using F16Rows = FloatRows<uint16_t, &dot_f16>;
 

@@ -292,6 +292,58 @@ float DotQ4KPacked(const std::byte* HWY_RESTRICT row, const ActBlocks* x, int64_
   return hn::GetLane(hn::SumOfLanes(df, acc)) - offset;
 }
 
+// One Q6_K row as stored against activation row t (as DotQ4KPacked): the
+// 6-bit quants are assembled and widened as in UnpackQ6KRow, multiplied by
+// their sub-block scale in 16 bits and with the activations into 32-bit
+// lanes, which go to f32 after every vector (at most 2 products of
+// 4096 * 32767 per lane).
+float DotQ6KPacked(const std::byte* HWY_RESTRICT row, const ActBlocks* x, int64_t t) {
+  const hn::CappedTag<int16_t, 16> d16;
+  const hn::RebindToUnsigned<decltype(d16)> du16;
+  const hn::Rebind<uint8_t, decltype(d16)> d8;
+  const hn::Repartition<int32_t, decltype(d16)> d32;
+  const hn::Repartition<float, decltype(d16)> df;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d16));
+  const int64_t nb = x->cols / format::kQK_K;
+  const int16_t* xq = x->q.data() + t * x->cols;
+  const float* xd = x->d.data() + t * (x->cols / kActScale);
+  const auto low4 = hn::Set(d8, uint8_t{0x0f});
+  const auto low2 = hn::Set(d8, uint8_t{3});
+  const auto bias = hn::Set(d16, int16_t{32});
+  auto acc = hn::Zero(df);
+  for (int64_t b = 0; b < nb; ++b) {
+    const auto blk = load_block<format::BlockQ6_K>(row, b);
+    const float d = f16_to_f32(blk.d);
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = blk.ql + 64 * h;
+      const uint8_t* qh = blk.qh + 32 * h;
+      const int8_t* sc = blk.scales + 8 * h;
+      const int16_t* xh = xq + b * format::kQK_K + 128 * h;
+      const float* xdh = xd + b * 8 + 4 * h;  // segment k of this half: elements 32k .. 32k + 31
+      for (int64_t l = 0; l < 32; l += n) {
+        const auto a = hn::LoadU(d8, ql + l);
+        const auto c = hn::LoadU(d8, ql + 32 + l);
+        const auto hb = hn::LoadU(d8, qh + l);
+        const decltype(a) parts[4] = {
+            hn::Or(hn::And(a, low4), hn::ShiftLeft<4>(hn::And(hb, low2))),
+            hn::Or(hn::And(c, low4), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<2>(hb), low2))),
+            hn::Or(hn::ShiftRight<4>(a), hn::ShiftLeft<4>(hn::And(hn::ShiftRight<4>(hb), low2))),
+            hn::Or(hn::ShiftRight<4>(c), hn::ShiftLeft<4>(hn::ShiftRight<6>(hb))),
+        };
+        const int64_t is = l / 16;
+        for (int k = 0; k < 4; ++k) {
+          const auto w = hn::Mul(hn::Sub(hn::BitCast(d16, hn::PromoteTo(du16, parts[k])), bias),
+                                 hn::Set(d16, static_cast<int16_t>(sc[is + 2 * k])));
+          auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
+          s0 = hn::ReorderWidenMulAccumulate(d32, w, hn::LoadU(d16, xh + l + 32 * k), s0, s1);
+          acc = hn::MulAdd(hn::ConvertTo(df, hn::RearrangeToOddPlusEven(s0, s1)), hn::Set(df, d * xdh[k]), acc);
+        }
+      }
+    }
+  }
+  return hn::GetLane(hn::SumOfLanes(df, acc));
+}
+
 float DotQ6K(const UnpackedRow& w, const ActBlocks& x, int64_t t) {
   const int64_t nb = x.cols / kActBlock;
   return DotBlocks<4096>(w.q.data(), x.q.data() + t * x.cols, w.d.data(), x.d.data() + t * (x.cols / kActScale),
@@ -353,6 +405,7 @@ HWY_EXPORT(DotQ4K);
 HWY_EXPORT(DotQ6K);
 HWY_EXPORT(DotQ4K4);
 HWY_EXPORT(DotQ4KPacked);
+HWY_EXPORT(DotQ6KPacked);
 HWY_EXPORT(DotQ6K4);
 HWY_EXPORT(DotF32);
 HWY_EXPORT(DotF16);
@@ -414,6 +467,10 @@ void dot4_q6k(const UnpackedRow* const rows[4], const ActBlocks& x, int64_t t, f
 
 float dot_q4k_packed(const std::byte* row, const ActBlocks& x, int64_t t) {
   return HWY_DYNAMIC_DISPATCH(DotQ4KPacked)(row, &x, t);
+}
+
+float dot_q6k_packed(const std::byte* row, const ActBlocks& x, int64_t t) {
+  return HWY_DYNAMIC_DISPATCH(DotQ6KPacked)(row, &x, t);
 }
 
 float dot_f32(const float* w, const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(DotF32)(w, x, n); }

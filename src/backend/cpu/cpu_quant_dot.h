@@ -66,10 +66,11 @@ float dot_q6k(const UnpackedRow& w, const ActBlocks& x, int64_t t);
 void dot4_q4k(const UnpackedRow* const rows[4], const ActBlocks& x, int64_t t, float out[4]);
 void dot4_q6k(const UnpackedRow* const rows[4], const ActBlocks& x, int64_t t, float out[4]);
 
-// The dot of one Q4_K row as stored (cols / 256 blocks) with activation row
+// The dot of one Q4_K / Q6_K row as stored (cols / 256 blocks) with activation row
 // t, without unpacking: for single-token dispatches, where each row is used
 // once.
 float dot_q4k_packed(const std::byte* row, const ActBlocks& x, int64_t t);
+float dot_q6k_packed(const std::byte* row, const ActBlocks& x, int64_t t);
 
 // sum_i w[i] * x[i] over n elements, f32 accumulation.
 float dot_f32(const float* w, const float* x, int64_t n);
