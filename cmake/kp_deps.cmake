@@ -8,6 +8,9 @@ if(NOT CLI11_FOUND)
   target_include_directories(CLI11::CLI11 INTERFACE ${CLI11_INCLUDE_DIR})
 endif()
 find_package(Threads REQUIRED)
+# Google Highway (Debian libhwy-dev): the CPU backend's SIMD kernels, one
+# binary for every SIMD target of the architecture (dynamic dispatch).
+find_package(hwy REQUIRED)
 if(KP_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

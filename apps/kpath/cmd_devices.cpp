@@ -1,7 +1,8 @@
 // `kpath devices`: the devices this build can run on. Every Vulkan device with
 // the index `--device` takes (name, type, driver, memory, the kernel features
-// "f16", "subgroups", "int_dot"), then the CPU backend. Missing drivers are
-// reported, not errors: the CPU backend is always there.
+// "f16", "subgroups", "int_dot"), then the CPU backend, then the device
+// `--backend auto` chooses and why. Missing drivers are reported, not errors:
+// the CPU backend is always there.
 #include <fmt/format.h>
 
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "commands.h"
+#include "runtime/backends.h"
 #ifdef KP_HAVE_VULKAN
 #include "backend/vulkan/vulkan_backend.h"
 #endif
@@ -35,7 +37,8 @@ void print_vulkan() {
   for (size_t i = 0; i < devices->size(); ++i) {
     const backend::DeviceInfo& d = (*devices)[i];
     fmt::print("  {}: {}\n", i, d.name);
-    fmt::print("     type:     {}{}\n", d.arch, d.is_software ? " (software: chosen only when no GPU is present)" : "");
+    fmt::print("     type:     {}{}\n", d.arch,
+               d.is_software ? " (software: slower than the cpu backend; used only by --backend vulkan)" : "");
     fmt::print("     driver:   {}\n", d.driver);
     fmt::print("     memory:   {} device-local\n", gib(d.memory_bytes));
     fmt::print("     features: {}\n", feature_list(d));
@@ -47,9 +50,20 @@ void print_vulkan() {
 }
 
 void print_cpu() {
-  const auto cpu = backend::make_cpu_backend();
+  const auto cpu = backend::make_cpu_backend(backend::CpuOptions{});
   const backend::DeviceInfo& d = cpu->info();
-  fmt::print("CPU backend: {} [{}], reference kernels\n", d.name, d.arch);
+  fmt::print("CPU backend: {} [{}], {} (-t N to change the threads)\n", d.name, d.arch, d.driver);
+}
+
+// The device --backend auto opens, and why.
+void print_auto() {
+  auto opened = runtime::open_backend(runtime::BackendRequest{});
+  if (!opened.ok()) {
+    fmt::print("--backend auto: no device: {}\n", opened.error().message);
+    return;
+  }
+  const backend::DeviceInfo& d = opened->backend->info();
+  fmt::print("--backend auto: {} on {} ({})\n", d.backend, d.name, opened->why);
 }
 
 }  // namespace
@@ -59,6 +73,7 @@ void add_devices_command(CLI::App& app, int* exit_code) {
   sub->callback([exit_code] {
     print_vulkan();
     print_cpu();
+    print_auto();
     *exit_code = 0;
   });
 }

@@ -110,7 +110,7 @@ Result<int> run_steps(const VerifyCliOptions& o) {
   const auto batch = static_cast<int64_t>(prompt.size());
   KP_TRY(auto tested, open_session(file, engine_for(o.engine, o.engine.backend, o.engine.kernel_path, ctx, batch), true));
   const std::string ref_path = o.reference_path.empty() ? path_argument(*tested) : o.reference_path;
-  auto reference = open_session(file, engine_for(o.engine, "cpu", ref_path, ctx, batch), true);
+  auto reference = open_session(file, reference_engine(o.engine, ref_path, ctx, batch), true);
   if (!reference.ok()) {
     return make_error("the reference (path '{}' on the CPU backend): {}", ref_path, reference.error().message);
   }
@@ -172,7 +172,7 @@ void add_verify_command(CLI::App& app, int* exit_code) {
       "Check a kernel path against the CPU reference, step by step, or over a text (--text: perplexity, KL divergence)");
   sub->footer(
       "Step by step: the path runs on --backend and, step for step, the same path (or --reference-path) runs on the "
-      "CPU backend. Before each step the reference's input slots are copied into the tested session, so each step is "
+      "CPU backend's reference kernels. Before each step the reference's input slots are copied into the tested session, so each step is "
       "judged on identical inputs (--free-running: no copy, errors accumulate). The error of a step is the relative L2 "
       "error ||t - r|| / ||r|| of its worst output slot. Default tolerances: f32 outputs 1e-4, f16 outputs 1e-2, "
       "token ids exact. The first step past its tolerance is marked and the exit code is 1.\n"

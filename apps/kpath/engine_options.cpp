@@ -26,6 +26,7 @@ void add_engine_options(CLI::App& sub, EngineOptions& o, bool allow_reference) {
   sub.add_option("-c,--ctx-size", o.ctx_size, "Context size in tokens (0: min(model's, 4096))")
       ->capture_default_str();
   sub.add_option("-b,--batch-size", o.batch_size, "Prompt tokens per prefill dispatch")->capture_default_str();
+  sub.add_option("-t,--threads", o.threads, "Threads of the cpu backend (default: one per physical core)");
 }
 
 Status check_engine_options(const EngineOptions& o) {
@@ -40,6 +41,7 @@ Status check_engine_options(const EngineOptions& o) {
     return make_error("--batch-size must be between 1 and 65536, got {}", o.batch_size);
   }
   if (o.device < -1) return make_error("--device must be >= 0, got {}", o.device);
+  if (o.threads > 1024) return make_error("--threads must be between 1 and 1024, got {}", o.threads);
   if (o.is_reference() && (!o.kernel_path.empty() || !o.kernel_dir.empty() || !o.config_file.empty())) {
     return make_error("--backend reference runs the f32 oracle and takes no kernel path, config or kernel dir");
   }
@@ -54,6 +56,8 @@ Result<std::unique_ptr<runtime::Session>> open_session(const format::GgufFile& m
   so.backend.vulkan_validation = o.vulkan_validation;
   so.backend.vulkan_checkpoints = o.vulkan_checkpoints;
   so.backend.sync_each_dispatch = o.sync_each_dispatch;
+  so.backend.threads = o.threads;
+  so.backend.cpu_reference_kernels = o.cpu_reference_kernels;
   so.kernel_path = o.kernel_path;
   so.config_file = o.config_file;
   so.kernel_dir = o.kernel_dir;

@@ -26,12 +26,14 @@ struct EngineOptions {
   bool sync_each_dispatch = false;
   int64_t ctx_size = 0;
   int64_t batch_size = 256;
+  unsigned threads = 0;                // cpu backend; 0: one per physical core
+  bool cpu_reference_kernels = false;  // cpu backend: the reference loops (verify's reference)
 
   bool is_reference() const { return backend == "reference"; }
 };
 
 // Registers --backend, --device, --kernel-path, --config, --kernel-dir,
-// --kernel-path-dir, --vulkan-validation, --ctx-size and --batch-size.
+// --kernel-path-dir, --vulkan-validation, --ctx-size, --batch-size and --threads.
 void add_engine_options(CLI::App& sub, EngineOptions& o, bool allow_reference);
 
 // Checks the values (one error naming the flag) before any work.

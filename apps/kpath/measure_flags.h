@@ -37,6 +37,15 @@ inline EngineOptions engine_for(const EngineOptions& e, const std::string& backe
   return o;
 }
 
+// The reference a path is checked against: `kernel_path` on the CPU backend's
+// reference kernels (its fast SIMD kernels are themselves checked).
+inline EngineOptions reference_engine(const EngineOptions& e, const std::string& kernel_path, uint32_t ctx,
+                                      int64_t batch) {
+  EngineOptions o = engine_for(e, "cpu", kernel_path, ctx, batch);
+  o.cpu_reference_kernels = true;
+  return o;
+}
+
 // The path a session runs, as --kernel-path takes it: its file, else its id.
 inline std::string path_argument(const runtime::Session& s) {
   return s.path().source.empty() ? s.path().id : s.path().source;

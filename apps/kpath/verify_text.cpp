@@ -74,7 +74,7 @@ Status verify_text(const TextVerifyOptions& o) {
     reference = runtime::reference_chunk_logits(*ref_model);
     ref_name = "the f32 reference forward";
   } else {
-    auto s = open_session(file, engine_for(o.engine, "cpu", o.reference_path, ctx, batch), true);
+    auto s = open_session(file, reference_engine(o.engine, o.reference_path, ctx, batch), true);
     if (!s.ok()) {
       return make_error("--reference-path {} (on the CPU backend): {}", o.reference_path, s.error().message);
     }

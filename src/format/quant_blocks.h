@@ -28,6 +28,20 @@ struct BlockQ4_K {
 };
 static_assert(sizeof(BlockQ4_K) == 144, "Q4_K block is 144 bytes per 256 weights");
 
+// The 6-bit scale and min of sub-block j (0..7) from Q4_K/Q5_K's 12 bytes:
+// bytes 0..3 hold scales 0..3 (low 6 bits), bytes 4..7 mins 0..3; bytes 8..11
+// hold the low 4 bits of scale j (low nibble) and min j (high nibble) for
+// j = 4..7, whose top 2 bits sit in the top 2 bits of bytes j-4 and j.
+inline void k_scale_min(int j, const uint8_t* s, uint8_t* sc, uint8_t* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+  }
+}
+
 // Q5_K: as Q4_K plus one high bit per weight.
 struct BlockQ5_K {
   uint16_t d;

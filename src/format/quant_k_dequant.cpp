@@ -12,23 +12,6 @@
 #include "format/quant_blocks.h"
 
 namespace kp::format {
-namespace {
-
-// The 6-bit scale and min of sub-block j (0..7) from Q4_K/Q5_K's 12 bytes:
-// bytes 0..3 hold scales 0..3 (low 6 bits), bytes 4..7 mins 0..3; bytes 8..11
-// hold the low 4 bits of scale j (low nibble) and min j (high nibble) for
-// j = 4..7, whose top 2 bits sit in the top 2 bits of bytes j-4 and j.
-void scale_min(int j, const uint8_t* s, uint8_t* sc, uint8_t* m) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *m = s[j + 4] & 63;
-  } else {
-    *sc = static_cast<uint8_t>((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4));
-    *m = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-  }
-}
-
-}  // namespace
 
 // Q4_K: 4 groups of 64 weights; in group g, byte l of qs[32g..32g+32) holds
 // weight 64g + l in its low nibble (sub-block 2g) and 64g + 32 + l in its high
@@ -44,9 +27,9 @@ void dequantize_q4_k(const void* src, float* dst, int64_t n) {
     for (int g = 0; g < 4; ++g) {
       const uint8_t* q = x.qs + 32 * g;
       uint8_t sc = 0, m = 0;
-      scale_min(2 * g, x.scales, &sc, &m);
+      k_scale_min(2 * g, x.scales, &sc, &m);
       const float d1 = d * sc, m1 = dmin * m;
-      scale_min(2 * g + 1, x.scales, &sc, &m);
+      k_scale_min(2 * g + 1, x.scales, &sc, &m);
       const float d2 = d * sc, m2 = dmin * m;
       for (int l = 0; l < 32; ++l) y[64 * g + l] = d1 * static_cast<float>(q[l] & 0x0f) - m1;
       for (int l = 0; l < 32; ++l) y[64 * g + 32 + l] = d2 * static_cast<float>(q[l] >> 4) - m2;
@@ -69,9 +52,9 @@ void dequantize_q5_k(const void* src, float* dst, int64_t n) {
       const uint8_t lo_bit = static_cast<uint8_t>(1u << (2 * g));
       const uint8_t hi_bit = static_cast<uint8_t>(2u << (2 * g));
       uint8_t sc = 0, m = 0;
-      scale_min(2 * g, x.scales, &sc, &m);
+      k_scale_min(2 * g, x.scales, &sc, &m);
       const float d1 = d * sc, m1 = dmin * m;
-      scale_min(2 * g + 1, x.scales, &sc, &m);
+      k_scale_min(2 * g + 1, x.scales, &sc, &m);
       const float d2 = d * sc, m2 = dmin * m;
       for (int l = 0; l < 32; ++l) {
         const int q = (ql[l] & 0x0f) + ((x.qh[l] & lo_bit) ? 16 : 0);

@@ -57,7 +57,7 @@ void quantize_block_q4_k(const float* x, BlockQ4_K& out) {
     sc[j] = d > 0.0f ? static_cast<uint8_t>(nearest_level(scales[j] / d, 0.0f, 63.0f)) : 0;
     m[j] = dmin > 0.0f ? static_cast<uint8_t>(nearest_level(mins[j] / dmin, 0.0f, 63.0f)) : 0;
   }
-  // Packing, the inverse of the reader's scale_min (quant_k_dequant.cpp).
+  // Packing, the inverse of k_scale_min (quant_blocks.h).
   std::memset(out.scales, 0, sizeof out.scales);
   for (int j = 0; j < 4; ++j) {
     out.scales[j] = sc[j];

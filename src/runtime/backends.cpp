@@ -25,10 +25,21 @@ std::vector<std::string> compiled_backends() {
 
 std::string default_cache_dir() { return user_cache_dir(); }
 
+namespace {
+
+std::unique_ptr<backend::Backend> cpu_backend(const BackendRequest& request) {
+  backend::CpuOptions o;
+  o.kernels = request.cpu_reference_kernels ? backend::CpuKernelSet::kReference : backend::CpuKernelSet::kFast;
+  o.threads = request.threads;
+  return backend::make_cpu_backend(o);
+}
+
+}  // namespace
+
 Result<OpenedBackend> open_backend(const BackendRequest& request) {
   const std::string& name = request.name;
   const std::string cache = request.cache_dir.empty() ? default_cache_dir() : request.cache_dir;
-  if (name == "cpu") return OpenedBackend{backend::make_cpu_backend(), "--backend cpu"};
+  if (name == "cpu") return OpenedBackend{cpu_backend(request), "--backend cpu"};
 #ifdef KP_HAVE_CUDA
   if (name == "cuda") {
     backend::CudaOptions co;
@@ -63,27 +74,53 @@ Result<OpenedBackend> open_backend(const BackendRequest& request) {
     co.sync_each_dispatch = request.sync_each_dispatch;
     auto be = backend::make_cuda_backend(0, co);
     if (be.ok()) return OpenedBackend{std::move(*be), "auto: CUDA device 0"};
-    why += "CUDA: " + be.error().message + "; ";
+    const std::string& m = be.error().message;
+    // The cause, without the list of libraries tried ("...; tried:\n  ...").
+    std::string cause = m.substr(0, m.find('\n'));
+    if (const size_t tried = cause.find("; tried:"); tried != std::string::npos) cause.resize(tried);
+    why += "CUDA: " + cause + "; ";
   }
 #endif
 #ifdef KP_HAVE_VULKAN
   {
-    backend::VulkanOptions vo;
-    vo.device_index = -1;  // the backend prefers a real GPU over a software device
-    vo.validation = request.vulkan_validation;
-    vo.checkpoints = request.vulkan_checkpoints;
-    vo.sync_each_dispatch = request.sync_each_dispatch;
-    vo.cache_dir = cache + "/vulkan";
-    auto be = backend::make_vulkan_backend(vo);
-    if (be.ok()) {
-      const bool soft = (*be)->info().is_software;
-      return OpenedBackend{std::move(*be), soft ? "auto: no GPU found, using the software Vulkan device"
-                                                : "auto: the first real Vulkan GPU"};
+    // Only a GPU is worth it: lavapipe (a CPU-type Vulkan device) is several
+    // times slower than the CPU backend on the same cores.
+    auto devices = backend::list_vulkan_devices();
+    std::string software;
+    bool gpu = false;
+    if (devices.ok()) {
+      for (const auto& d : *devices) {
+        if (!d.is_software) gpu = true;
+        if (d.is_software) software += (software.empty() ? "" : ", ") + d.name;
+      }
     }
-    why += "Vulkan: " + be.error().message + "; ";
+    if (gpu) {
+      backend::VulkanOptions vo;
+      vo.device_index = -1;  // the backend prefers a real GPU over a software device
+      vo.validation = request.vulkan_validation;
+      vo.checkpoints = request.vulkan_checkpoints;
+      vo.sync_each_dispatch = request.sync_each_dispatch;
+      vo.cache_dir = cache + "/vulkan";
+      auto be = backend::make_vulkan_backend(vo);
+      if (be.ok()) {
+        const std::string gpu_why = "auto: a Vulkan GPU (" + (*be)->info().name + ")";
+        return OpenedBackend{std::move(*be), gpu_why};
+      }
+      why += "Vulkan: " + be.error().message + "; ";
+    } else if (!devices.ok()) {
+      why += "Vulkan: " + devices.error().message + "; ";
+    } else if (!software.empty()) {
+      why += "Vulkan: only software devices (" + software +
+             ", slower than the cpu backend; --backend vulkan uses them); ";
+    } else {
+      why += "Vulkan: no devices; ";
+    }
   }
 #endif
-  return OpenedBackend{backend::make_cpu_backend(), "auto: no GPU backend available (" + why + "), using the CPU"};
+  if (why.size() >= 2) why.resize(why.size() - 2);  // the last "; "
+  auto cpu = cpu_backend(request);
+  return OpenedBackend{std::move(cpu), why.empty() ? "auto: no GPU backend in this build, using the cpu backend"
+                                                  : "auto: no GPU (" + why + "), using the cpu backend"};
 }
 
 }  // namespace kp::runtime

@@ -1,6 +1,7 @@
 // Opening a backend by name: "cpu", "vulkan", "cuda", or "auto" (the best
-// device found: CUDA, then a real Vulkan GPU, then any Vulkan device such as
-// lavapipe, then the CPU backend).
+// device found: a CUDA GPU, then a discrete or integrated Vulkan GPU, then the
+// CPU backend; a software Vulkan device such as lavapipe is slower than the
+// CPU backend and runs only when asked for by --backend vulkan).
 #pragma once
 
 #include <memory>
@@ -24,6 +25,8 @@ struct BackendRequest {
   bool vulkan_checkpoints = false;  // name the dispatch at a device loss (slower)
   bool sync_each_dispatch = false;  // wait after every dispatch, so a fault names its step (slow)
   std::string cache_dir;         // compiled kernels; "" = the default cache directory
+  unsigned threads = 0;          // cpu backend: 0 = one per physical core
+  bool cpu_reference_kernels = false;  // cpu backend: the reference loops only (verify's reference)
 };
 
 Result<OpenedBackend> open_backend(const BackendRequest& request);

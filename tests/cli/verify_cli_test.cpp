@@ -101,10 +101,12 @@ TEST(VerifyCliText, PerplexityAndDivergencePerPath) {
   EXPECT_EQ(fused["path"], "gemma2-q4k-fused");
   EXPECT_EQ(fused["chunks"], 2);
   EXPECT_EQ(fused["tokens"], 2 * (32 - 1 - 16));
-  // The CPU backend computes the fused path in f32 on the same weights as the reference.
+  // The CPU backend computes the fused path on the same weights as the reference, with the
+  // activations of its K-quant products rounded to 16 bits (about 3e-5 relative per product).
   EXPECT_LT(fused["kld_mean"].get<double>(), 1e-6);
   EXPECT_EQ(fused["top1"], 1.0);
-  EXPECT_NEAR(fused["ppl"].get<double>(), doc["reference"]["ppl"].get<double>(), 1e-3);
+  const double ref_ppl = doc["reference"]["ppl"].get<double>();
+  EXPECT_NEAR(fused["ppl"].get<double>(), ref_ppl, 1e-4 * ref_ppl);
   // Weights rounded to f16 move the distribution, a little.
   EXPECT_GT(f16["kld_mean"].get<double>(), fused["kld_mean"].get<double>());
   EXPECT_LT(f16["kld_mean"].get<double>(), 1e-2);

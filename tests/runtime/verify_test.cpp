@@ -4,6 +4,8 @@
 // divergence on hand-computed distributions and on the fixture model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -24,9 +26,10 @@ using verify_testing::kQ4kModel;
 const format::GgufFile& q4k_model() { return test::shared_model(kQ4kModel); }
 
 std::unique_ptr<Session> open_cpu(const std::string& path, const std::string& kernel_dir, uint32_t ctx,
-                                  int64_t batch) {
+                                  int64_t batch, bool reference_kernels = false) {
   SessionOptions o;
   o.backend.name = "cpu";
+  o.backend.cpu_reference_kernels = reference_kernels;
   o.kernel_path = path;
   o.kernel_dir = kernel_dir;
   o.ctx = ctx;
@@ -118,6 +121,25 @@ TEST_F(BrokenCpuKernel, AToleranceAboveTheErrorPassesEveryStep) {
   auto r = verify_steps(tested_->executor(), reference_->executor(), o);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(r->first_over.has_value());
+}
+
+// kpath verify --backend cpu: the fast SIMD kernels against the reference
+// kernels on the same path, every step within the default tolerances, and
+// not identical (the fast code ran).
+TEST(VerifyCpuFast, FusedPathIsWithinTheDefaultTolerancesOfTheReferenceKernels) {
+  auto fast = open_cpu("gemma2-q4k-fused", "", 8, 8);
+  auto reference = open_cpu("gemma2-q4k-fused", "", 8, 8, true);
+  ASSERT_TRUE(fast && reference);
+  VerifyOptions o;
+  o.prompt = kPrompt;
+  o.n_decode = 2;
+  auto r = verify_steps(fast->executor(), reference->executor(), o);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_FALSE(r->first_over.has_value()) << r->steps[*r->first_over].location << ": "
+                                          << r->steps[*r->first_over].rel_error;
+  double worst = 0;
+  for (const auto& c : r->steps) worst = std::max(worst, c.rel_error);
+  EXPECT_GT(worst, 0.0);
 }
 
 TEST(VerifyAlignment, PathsWithDifferentStepsAreRefused) {

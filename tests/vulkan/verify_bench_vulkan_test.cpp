@@ -32,6 +32,7 @@ Result<std::unique_ptr<runtime::Session>> open(const std::string& backend, const
   runtime::SessionOptions o;
   o.backend.name = backend;
   o.backend.vulkan_validation = backend == "vulkan" && env().validation;
+  o.backend.cpu_reference_kernels = backend == "cpu";  // verify's reference, as kpath verify opens it
   o.kernel_path = path;
   o.kernel_dir = kernel_dir;
   o.ctx = 8;

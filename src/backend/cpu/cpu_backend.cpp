@@ -9,9 +9,11 @@
 #include <fstream>
 #include <map>
 #include <new>
+#include <set>
 #include <thread>
 
 #include "backend/cpu/cpu_kernel.h"
+#include "backend/cpu/cpu_quant_dot.h"
 #include "backend/cpu/cpu_thread_pool.h"
 
 namespace kp::backend {
@@ -69,10 +71,13 @@ const char* host_arch() {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend() : pool_(std::max(1u, std::thread::hardware_concurrency())) {
+  CpuBackend(CpuKernelSet kernels, unsigned threads) : kernels_(kernels), pool_(std::max(1u, threads)) {
     info_.backend = "cpu";
     info_.name = fmt::format("host CPU ({} threads)", pool_.threads());
-    info_.driver = "kpath reference kernels";
+    info_.driver = kernels == CpuKernelSet::kFast
+                       ? fmt::format("kpath SIMD kernels ({}), reference kernels for the other ops",
+                                     cpu::simd_target())
+                       : "kpath reference kernels";
     info_.memory_bytes = 0;  // host memory: not a device limit
     info_.is_software = true;
     info_.features = {"f16", "subgroups", "int_dot"};
@@ -133,6 +138,10 @@ class CpuBackend final : public Backend {
     if (fn == impl->entries.end()) {
       return make_error("cpu backend: kernel '{}' has no CPU entry '{}'", k.id, desc.entry);
     }
+    cpu::KernelFn run = fn->second;
+    if (kernels_ == CpuKernelSet::kFast) {
+      if (auto f = impl->fast.find(desc.entry); f != impl->fast.end()) run = f->second;
+    }
     if (k.bindings.size() != impl->bindings.size()) {
       return make_error("cpu backend: kernel '{}' declares {} bindings, the CPU code of '{}' expects {}", k.id,
                         k.bindings.size(), impl->id, impl->bindings.size());
@@ -165,7 +174,7 @@ class CpuBackend final : public Backend {
     }
     p.kernel = desc.kernel;
     p.entry = desc.entry;
-    p.fn = fn->second;
+    p.fn = run;
     p.constants = desc.constants;
     pipelines_.push_back(std::move(p));
     const auto id = static_cast<PipelineId>(pipelines_.size() - 1);
@@ -289,6 +298,7 @@ class CpuBackend final : public Backend {
   }
 
   DeviceInfo info_;
+  CpuKernelSet kernels_;
   cpu::ThreadPool pool_;
   std::map<BufferId, HostBuffer> buffers_;
   BufferId next_buffer_ = 1;
@@ -303,7 +313,27 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> make_cpu_backend() {
+  return std::make_unique<CpuBackend>(CpuKernelSet::kReference, std::thread::hardware_concurrency());
+}
+
+std::unique_ptr<Backend> make_cpu_backend(const CpuOptions& options) {
+  return std::make_unique<CpuBackend>(options.kernels, options.threads != 0 ? options.threads : physical_cores());
+}
+
+// Distinct (package, core) pairs of /sys/devices/system/cpu/cpu*/topology.
+unsigned physical_cores() {
+  const unsigned logical = std::max(1u, std::thread::hardware_concurrency());
+  std::set<std::pair<std::string, std::string>> cores;
+  for (unsigned i = 0; i < logical; ++i) {
+    const std::string dir = fmt::format("/sys/devices/system/cpu/cpu{}/topology/", i);
+    std::ifstream package(dir + "physical_package_id"), core(dir + "core_id");
+    std::string p, c;
+    if (!(package >> p) || !(core >> c)) return logical;
+    cores.insert({p, c});
+  }
+  return cores.empty() ? logical : static_cast<unsigned>(cores.size());
+}
 
 void register_cpu_kernels(kpath::Registry& registry) {
   std::vector<std::pair<std::string, kpath::KernelImpl>> impls;

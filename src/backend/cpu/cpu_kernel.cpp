@@ -98,6 +98,7 @@ const std::vector<CpuKernel>& cpu_kernels() {
     add_norm_kernels(out);
     add_attention_kernels(out);
     add_sampling_kernels(out);
+    add_fast_matmul_kernels(out);
     return out;
   }();
   return kernels;

@@ -97,10 +97,15 @@ inline double gelu_tanh(double x) {
 
 // One logical kernel as the CPU implements it: its registry binding names (in
 // order, checked against the registry when a pipeline is made) and entries.
+// `entries` is the reference code (plain loops, double accumulation), which
+// every backend is compared against; `fast` holds the entries that have SIMD
+// code (cpu_kernels_matmul_fast.cpp), which a CPU backend made with
+// CpuKernelSet::kFast runs instead.
 struct CpuKernel {
   std::string id;
   std::vector<std::string> bindings;
   std::map<std::string, KernelFn> entries;
+  std::map<std::string, KernelFn> fast;
 };
 
 // The kernels of each concern file.
@@ -108,6 +113,8 @@ void add_matmul_kernels(std::vector<CpuKernel>& out);     // cpu_kernels_matmul.
 void add_norm_kernels(std::vector<CpuKernel>& out);       // cpu_kernels_norm.cpp
 void add_attention_kernels(std::vector<CpuKernel>& out);  // cpu_kernels_attention.cpp
 void add_sampling_kernels(std::vector<CpuKernel>& out);   // cpu_kernels_sampling.cpp
+// Adds the fast entries to the kernels above.
+void add_fast_matmul_kernels(std::vector<CpuKernel>& kernels);  // cpu_kernels_matmul_fast.cpp
 
 // All of them, built once.
 const std::vector<CpuKernel>& cpu_kernels();

@@ -1,8 +1,33 @@
 #include "backend/cpu/cpu_thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace kp::backend::cpu {
+namespace {
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins until done() or about 50 microseconds have passed; true if done().
+template <typename Done>
+bool spin_until(Done done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() > until) return done();
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(unsigned n_threads) {
   const unsigned n = std::max(1u, n_threads);
@@ -27,6 +52,7 @@ void ThreadPool::worker_loop() {
   for (;;) {
     const std::function<void(int64_t)>* job = nullptr;
     int64_t n_tasks = 0;
+    spin_until([&] { return stop_.load() || generation_.load() != seen; });
     {
       std::unique_lock<std::mutex> lock(mu_);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
@@ -61,6 +87,7 @@ void ThreadPool::run(int64_t n_tasks, const std::function<void(int64_t)>& fn) {
   }
   wake_.notify_all();
   drain(fn, n_tasks);
+  spin_until([&] { return pending_workers_.load() == 0; });
   std::unique_lock<std::mutex> lock(mu_);
   done_.wait(lock, [&] { return pending_workers_ == 0; });
   job_ = nullptr;
