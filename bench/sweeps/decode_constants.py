@@ -15,7 +15,10 @@ import sys
 VARIANTS = {
     "qkvo-w8k2": {op: {"WARPS": 8, "KSPLIT": 2} for op in ("q_proj", "k_proj", "v_proj", "o_proj")},
     "qkvo-r2": {op: {"ROWS": 2} for op in ("q_proj", "k_proj", "v_proj", "o_proj")},
+    "qkv-w8": {op: {"WARPS": 8} for op in ("q_proj", "k_proj", "v_proj")},
     "gateup-r2": {"ffn_gate_up": {"ROWS": 2}},
+    "gateup-r2w8": {"ffn_gate_up": {"ROWS": 2, "WARPS": 8}},
+    "gateup-r4w8": {"ffn_gate_up": {"ROWS": 4, "WARPS": 8}},
     "gateup-w8": {"ffn_gate_up": {"WARPS": 8}},
     "down-w8k4": {"down_proj": {"WARPS": 8, "KSPLIT": 4}},
     "down-w8k8": {"down_proj": {"WARPS": 8, "KSPLIT": 8}},

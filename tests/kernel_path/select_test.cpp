@@ -163,17 +163,12 @@ TEST_F(SelectTest, ThePresetTakesTheFirstPathOfItsListTheBackendCanRun) {
   SelectionInput in;
   in.registry = &registry;
   in.dominant_type = format::GgmlType::Q4_K;
-  // The preset's cuda table first: the 8-dispatch path, which has CUDA kernels.
-  in.backend = "cuda";
-  Selection s = select_ok(in);
-  EXPECT_EQ(s.path.id, "gemma2-q4k-fused-max");
-  EXPECT_EQ(s.source, ChoiceSource::kModelPreset);
-  EXPECT_EQ(s.detail, "preset gemma2 for Q4_K weights");
-  // Other backends use the shared table.
-  for (const char* backend : {"cpu", "vulkan"}) {
+  for (const char* backend : {"cuda", "cpu", "vulkan"}) {
     in.backend = backend;
-    s = select_ok(in);
+    Selection s = select_ok(in);
     EXPECT_EQ(s.path.id, "gemma2-q4k-fused") << backend;
+    EXPECT_EQ(s.source, ChoiceSource::kModelPreset);
+    EXPECT_EQ(s.detail, "preset gemma2 for Q4_K weights");
   }
 
   // A list is tried in order; what was skipped is said, and a list none of
@@ -187,6 +182,13 @@ TEST_F(SelectTest, ThePresetTakesTheFirstPathOfItsListTheBackendCanRun) {
     std::ofstream(dir_ / "builtin" / "presets" / "gemma2.json")
         << R"({"id": "gemma2", "inference": {"kernelPath": )" << kernel_path << "}}";
   };
+  // A backend's own table is consulted first.
+  preset(R"({"cuda": {"Q4_K": ["gemma2-q4k-fused-max"]}, "Q4_K": "gemma2-q4k-fused"})");
+  in.backend = "cuda";
+  Selection s = select_ok(in);
+  EXPECT_EQ(s.path.id, "gemma2-q4k-fused-max");
+  in.backend = "cpu";
+  EXPECT_EQ(select_ok(in).path.id, "gemma2-q4k-fused");
   preset(R"({"Q4_K": ["gemma2-q4k-fused-max", "gemma2-q4k-dequant-f32"]})");
   in.backend = "vulkan";
   s = select_ok(in);
