@@ -34,12 +34,14 @@ int64_t row_grain(int64_t cols, int64_t t) { return std::max<int64_t>(1, 65536 /
 template <void (*Unpack)(const std::byte*, int64_t, UnpackedRow&),
           float (*Dot)(const UnpackedRow&, const ActBlocks&, int64_t),
           void (*Dot4)(const UnpackedRow* const[4], const ActBlocks&, int64_t, float[4]),
-          float (*Packed)(const std::byte*, const ActBlocks&, int64_t) = nullptr>
+          float (*Packed)(const std::byte*, const ActBlocks&, int64_t)>
 class KQuantRows {
  public:
   // Single-token dispatches read each row once: a dot on the row as stored
   // saves writing and reading back its unpacked form.
-  static constexpr bool kPacked = Packed != nullptr;
+  // (Every K-quant has one; a comparison of Packed with nullptr is not a
+  // constant expression under GCC's sanitizers.)
+  static constexpr bool kPacked = true;
   float packed_dot(const std::byte* w) const { return Packed(w, acts_, 0); }
 
   void prepare(const float* x, int64_t t_rows, int64_t k, ThreadPool& pool) {
