@@ -23,6 +23,35 @@ double dot(const float* a, const float* b, int64_t n) {
 // Output rows per task: enough work to amortize the hand-off.
 int64_t row_grain(int64_t cols, int64_t t) { return std::max<int64_t>(1, 65536 / std::max<int64_t>(1, cols * t)); }
 
+// y[t, r] = x[t] · w[r] for every output row, rows split over the pool.
+void matmul_rows(const float* x, int64_t t_rows, int64_t k, int64_t n, const WeightView& w, float* y,
+                 ThreadPool& pool) {
+  pool.parallel_for(n, row_grain(k, t_rows), [&](int64_t n0, int64_t n1) {
+    std::vector<float> row(static_cast<size_t>(k));
+    for (int64_t r = n0; r < n1; ++r) {
+      w.dequantize_row(r, row.data());
+      for (int64_t t = 0; t < t_rows; ++t) y[t * n + r] = static_cast<float>(dot(x + t * k, row.data(), k));
+    }
+  });
+}
+
+// y[t, r] = gelu_tanh(x[t] · gate[r]) * (x[t] · up[r]), rows split over the pool.
+void ffn_rows(const float* x, int64_t t_rows, int64_t e, int64_t f, const WeightView& gate, const WeightView& up,
+              float* y, ThreadPool& pool) {
+  pool.parallel_for(f, row_grain(2 * e, t_rows), [&](int64_t f0, int64_t f1) {
+    std::vector<float> g_row(static_cast<size_t>(e)), u_row(static_cast<size_t>(e));
+    for (int64_t r = f0; r < f1; ++r) {
+      gate.dequantize_row(r, g_row.data());
+      up.dequantize_row(r, u_row.data());
+      for (int64_t t = 0; t < t_rows; ++t) {
+        const double g = dot(x + t * e, g_row.data(), e);
+        const double u = dot(x + t * e, u_row.data(), e);
+        y[t * f + r] = static_cast<float>(gelu_tanh(g) * u);
+      }
+    }
+  });
+}
+
 // ids [T, 1] i32, table [V, E], y [T, E] f32:  y[t, :] = table[ids[t], :] * SCALE.
 Status embed(const KernelCall& c) {
   const int64_t t_rows = c.rows();
@@ -56,13 +85,7 @@ Status matmul(const KernelCall& c) {
   KP_TRY(const float* x, c.in_f32(0, t_rows * k));
   KP_TRY(const WeightView w, c.weight(1, n, k));
   KP_TRY(float* y, c.out_f32(2, t_rows * n));
-  c.pool().parallel_for(n, row_grain(k, t_rows), [&](int64_t n0, int64_t n1) {
-    std::vector<float> row(static_cast<size_t>(k));
-    for (int64_t r = n0; r < n1; ++r) {
-      w.dequantize_row(r, row.data());
-      for (int64_t t = 0; t < t_rows; ++t) y[t * n + r] = static_cast<float>(dot(x + t * k, row.data(), k));
-    }
-  });
+  matmul_rows(x, t_rows, k, n, w, y, c.pool());
   return {};
 }
 
@@ -76,18 +99,7 @@ Status ffn_gate_up(const KernelCall& c) {
   KP_TRY(const WeightView gate, c.weight(1, f, e));
   KP_TRY(const WeightView up, c.weight(2, f, e));
   KP_TRY(float* y, c.out_f32(3, t_rows * f));
-  c.pool().parallel_for(f, row_grain(2 * e, t_rows), [&](int64_t f0, int64_t f1) {
-    std::vector<float> g_row(static_cast<size_t>(e)), u_row(static_cast<size_t>(e));
-    for (int64_t r = f0; r < f1; ++r) {
-      gate.dequantize_row(r, g_row.data());
-      up.dequantize_row(r, u_row.data());
-      for (int64_t t = 0; t < t_rows; ++t) {
-        const double g = dot(x + t * e, g_row.data(), e);
-        const double u = dot(x + t * e, u_row.data(), e);
-        y[t * f + r] = static_cast<float>(gelu_tanh(g) * u);
-      }
-    }
-  });
+  ffn_rows(x, t_rows, e, f, gate, up, y, c.pool());
   return {};
 }
 
@@ -129,13 +141,7 @@ Status matmul_norm(const KernelCall& c) {
   const std::vector<float> g = norm_weight(nv);
   std::vector<float> xn(static_cast<size_t>(t_rows * k));
   for (int64_t t = 0; t < t_rows; ++t) norm_row(x + t * k, nullptr, g, eps, xn.data() + t * k);
-  c.pool().parallel_for(n, row_grain(k, t_rows), [&](int64_t n0, int64_t n1) {
-    std::vector<float> row(static_cast<size_t>(k));
-    for (int64_t r = n0; r < n1; ++r) {
-      w.dequantize_row(r, row.data());
-      for (int64_t t = 0; t < t_rows; ++t) y[t * n + r] = static_cast<float>(dot(xn.data() + t * k, row.data(), k));
-    }
-  });
+  matmul_rows(xn.data(), t_rows, k, n, w, y, c.pool());
   return {};
 }
 
@@ -162,18 +168,7 @@ Status ffn_gate_up_resnorm(const KernelCall& c) {
     norm_row(x + t * e, h + t * e, g_post, eps, h_out + t * e);
     norm_row(h_out + t * e, nullptr, g_pre, eps, xn.data() + t * e);
   }
-  c.pool().parallel_for(f, row_grain(2 * e, t_rows), [&](int64_t f0, int64_t f1) {
-    std::vector<float> g_row(static_cast<size_t>(e)), u_row(static_cast<size_t>(e));
-    for (int64_t r = f0; r < f1; ++r) {
-      gate.dequantize_row(r, g_row.data());
-      up.dequantize_row(r, u_row.data());
-      for (int64_t t = 0; t < t_rows; ++t) {
-        const double gv = dot(xn.data() + t * e, g_row.data(), e);
-        const double uv = dot(xn.data() + t * e, u_row.data(), e);
-        y[t * f + r] = static_cast<float>(gelu_tanh(gv) * uv);
-      }
-    }
-  });
+  ffn_rows(xn.data(), t_rows, e, f, gate, up, y, c.pool());
   return {};
 }
 
