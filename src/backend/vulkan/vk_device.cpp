@@ -119,6 +119,20 @@ Result<VkInstance> create_instance(ValidationLog* log, VkDebugUtilsMessengerEXT*
   return instance;
 }
 
+// The instance behind device listing lives as long as the process. Listing is
+// asked for more than once in a process (auto-selection, then the backend it
+// names; `kpath devices`; the tests), and each instance loads and initializes
+// the drivers again; destroying the last one unloads them, after which the
+// allocations a driver keeps for its lifetime look leaked to LeakSanitizer.
+// Created on first use (thread-safe), never destroyed; a failure is kept too.
+const Result<VkInstance>& listing_instance() {
+  static const auto* instance = new Result<VkInstance>([] {
+    VkDebugUtilsMessengerEXT none = VK_NULL_HANDLE;
+    return create_instance(nullptr, &none);
+  }());
+  return *instance;
+}
+
 Result<std::vector<VkPhysicalDevice>> physical_devices(VkInstance instance) {
   uint32_t n = 0;
   KP_VK_TRY(vkEnumeratePhysicalDevices(instance, &n, nullptr));
@@ -235,6 +249,8 @@ void describe(VkPhysicalDevice pd, DeviceInfo& info, DeviceCaps& caps, VkPhysica
 
 Result<std::unique_ptr<Context>> Context::create(int device_index, bool validation) {
   std::unique_ptr<Context> ctx(new Context());
+  // The listing instance keeps the drivers loaded past this context's end.
+  if (!listing_instance().ok()) return listing_instance().error();
   KP_TRY(ctx->instance_, create_instance(validation ? ctx->log_.get() : nullptr, &ctx->messenger_));
   KP_TRY(auto devices, physical_devices(ctx->instance_));
   if (devices.empty()) return make_error("Vulkan: no devices found (is a driver such as Mesa lavapipe installed?)");
@@ -349,22 +365,17 @@ Context::~Context() {
 }
 
 Result<std::vector<DeviceInfo>> enumerate_devices() {
-  VkDebugUtilsMessengerEXT none = VK_NULL_HANDLE;
-  KP_TRY(VkInstance instance, create_instance(nullptr, &none));
-  auto devices = physical_devices(instance);
-  if (!devices.ok()) {
-    vkDestroyInstance(instance, nullptr);
-    return devices.take_error();
-  }
+  const Result<VkInstance>& instance = listing_instance();
+  if (!instance.ok()) return instance.error();
+  KP_TRY(std::vector<VkPhysicalDevice> devices, physical_devices(*instance));
   std::vector<DeviceInfo> out;
-  for (VkPhysicalDevice pd : *devices) {
+  for (VkPhysicalDevice pd : devices) {
     DeviceInfo info;
     DeviceCaps caps;
     VkPhysicalDeviceProperties props{};
     describe(pd, info, caps, props);
     out.push_back(std::move(info));
   }
-  vkDestroyInstance(instance, nullptr);
   return out;
 }
 
