@@ -105,11 +105,16 @@ __device__ __forceinline__ void kp_attention(const KpParams* params, const KpSte
 
   float freq[kDimsPerLane];  // this lane's rotation frequencies (kRope)
   if constexpr (kRope) {
-#pragma unroll
-    for (int i = 0; i < kDimsPerLane; ++i) {
-      const float exponent = -2.0f * float((lane & 15) * kDimsPerLane + i) / float(HEAD_DIM);
-      freq[i] = float(pow(double(KP_ATT_THETA), double(exponent)));
+    // One double-precision power per pair (HEAD_DIM / 2 of them, computed by
+    // as many threads at once) into shared memory, then each lane's share.
+    __shared__ float s_freq[HEAD_DIM / 2];
+    for (int i = threadIdx.x; i < HEAD_DIM / 2; i += blockDim.x) {
+      const float exponent = -2.0f * float(i) / float(HEAD_DIM);
+      s_freq[i] = float(pow(double(KP_ATT_THETA), double(exponent)));
     }
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < kDimsPerLane; ++i) freq[i] = s_freq[(lane & 15) * kDimsPerLane + i];
   }
 
   if (z == 0 && h % kGroup == 0 && p < int(CTX)) {
