@@ -17,7 +17,12 @@ base=${3:-}
 mkdir -p "$out"
 here=$PWD
 built_at=${KP_BUILT_AT:-$PWD}
-link() { mkdir -p "$(dirname "$built_at")"; ln -sfn "$1" "$built_at"; }
+# The binaries find kernels/ at the path they were built in: a link from there
+# to the checkout in use (never over a real directory).
+link() {
+  [ -d "$built_at" ] && [ ! -L "$built_at" ] && { echo "$built_at is a directory: cannot link it" >&2; return 1; }
+  mkdir -p "$(dirname "$built_at")"; ln -sfn "$1" "$built_at"
+}
 [ "$built_at" != "$PWD" ] && link "$here"
 export LD_LIBRARY_PATH="$bin:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 log() { echo "== $*" | tee -a "$out/summary.txt"; }
@@ -27,10 +32,10 @@ model=/tmp/g2b-q4km.gguf
 mm=$!
 
 log "cuda op and path tests"
-timeout 300 "$bin/kp_cuda_tests" --gtest_filter="${KP_CUDA_FILTER:-*CudaOps*/attention*:*CudaOps*/matmul_q4k:*CudaOps*/matmul_q6k:*CudaOps*/matmul_norm_*:*CudaOps*/ffn_gate_up_*:*CudaOps*/rmsnorm*:*CudaPath*}" \
+timeout 300 "$bin/kp_cuda_tests" --gtest_filter="${KP_CUDA_FILTER:-*CudaOps*/attention*:*CudaOps*/matmul_q4k:*CudaOps*/matmul_q6k:*CudaOps*/matmul_norm_*:*CudaOps*/ffn_gate_up_*:*CudaOps*/rmsnorm*:*CudaOps*/*x8*:*CudaPath*}" \
   >"$out/cuda_tests.txt" 2>&1
 grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED TEST|rel_l2|Failure" "$out/cuda_tests.txt" | head -30 | tee -a "$out/summary.txt"
-for p in gemma2-q4k-fused gemma2-q4k-fused-max; do
+for p in ${KP_RUN_PATHS:-gemma2-q4k-fused gemma2-q4k-x8}; do
   log "kjv greedy, $p"
   "$bin/kpath" run --backend cuda --kernel-path $p -p "In the beginning God created" -n 24 --temp 0 2>&1 |
     tail -4 | tee -a "$out/summary.txt"
@@ -45,7 +50,7 @@ bench() {  # label, args...
   grep -E "^\| gemma|^\| (q|k|v|o|down)_proj |^\| (ffn_gate_up|attention|lm_head|ffn_residual|input_norm|attn_residual|post_attn_norm|rope_q) |^\| total|rror" "$file" |
     tee -a "$out/summary.txt"
 }
-paths=${KP_PATHS:-gemma2-q4k-fused-max,gemma2-q4k-fused}
+paths=${KP_PATHS:-gemma2-q4k-x8,gemma2-q4k-fused}
 bench "new p512" --kernel-path "$paths" -p 512 -n 128 -r 3 --ops 8 --save "$out"
 bench "new p4096" --kernel-path "$paths" -p 4096 -n 128 -r 2
 if [ -n "$base" ]; then
@@ -69,21 +74,34 @@ rows = list(csv.reader(open(sys.argv[1])))
 hdr = next(i for i, r in enumerate(rows) if r and r[0] == "ID")
 h = rows[hdr]; data = rows[hdr + 2:]
 ki, ti, bi = h.index("Kernel Name"), h.index("gpu__time_duration.sum"), h.index("dram__bytes_read.sum")
+gi = h.index("Grid Size")
 agg = collections.OrderedDict()
 for r in data:
-    try: t = float(r[ti]); b = float(r[bi])
+    try: t = float(r[ti].replace(",", "")); b = float(r[bi].replace(",", ""))
     except (ValueError, IndexError): continue
-    a = agg.setdefault(r[ki], [0, 0.0, 0.0]); a[0] += 1; a[1] += t; a[2] += b
+    a = agg.setdefault(f"{r[ki]} {r[gi]}", [0, 0.0, 0.0]); a[0] += 1; a[1] += t; a[2] += b
 tot = sum(a[1] for a in agg.values())
-print(f"{'kernel':40s} {'n':>5s} {'us/launch':>10s} {'share':>6s} {'TB/s':>6s}")
+print(f"{'kernel grid':56s} {'n':>5s} {'us/launch':>10s} {'share':>6s} {'TB/s':>6s}")
 for k, (n, t, b) in sorted(agg.items(), key=lambda kv: -kv[1][1]):
-    print(f"{k[:40]:40s} {n:5d} {t/n/1e3:10.2f} {100*t/tot:5.1f}% {b/t/1e3 if t else 0:6.2f}")
+    print(f"{k[:56]:56s} {n:5d} {t/n/1e3:10.2f} {100*t/tot:5.1f}% {b/t/1e3 if t else 0:6.2f}")
 print(f"total {tot/1e3:.1f} us over {sum(a[0] for a in agg.values())} launches")
 PY
 fi
+if [ -n "${KP_NCU_DETAIL:-}" ] && command -v ncu >/dev/null; then
+  # Stall reasons, occupancy and memory throughput of one launch of each kernel
+  # whose name matches the regex KP_NCU_DETAIL, in a decoded token.
+  log "ncu detail: $KP_NCU_DETAIL"
+  timeout 150 ncu --clock-control none --section SpeedOfLight --section Occupancy --section WarpStateStats \
+    --section MemoryWorkloadAnalysis --section LaunchStats -k "regex:$KP_NCU_DETAIL" --launch-skip 60 --launch-count 3 \
+    "$bin/kpath" run -m "$model" --backend cuda --kernel-path "${paths%%,*}" -p "hello there" -n 8 --temp 0 \
+    >"$out/ncu-detail.txt" 2>&1
+  grep -E "^  [a-z_0-9]+_main|Duration|Memory Throughput|DRAM Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Stall|Warp Cycles Per Issued|Issued Warp|L1/TEX Hit|L2 Hit|Block Limit" \
+    "$out/ncu-detail.txt" | head -80 | tee -a "$out/summary.txt"
+fi
 if [ "${KP_SWEEP:-0}" = 1 ]; then
-  variants=$(python3 bench/sweeps/decode_constants.py "$out/sweep" kernel_paths/gemma2-q4k-fused-max.json)
-  bench "sweep p512" --kernel-path "gemma2-q4k-fused-max,$variants" -p 512 -n 128 -r 2
-  bench "sweep p4096 attention" --kernel-path "$(echo "$variants" | tr , '\n' | grep attn | paste -sd,)" \
-    -p 4096 -n 64 -r 1
+  sweep_base=${KP_SWEEP_BASE:-gemma2-q4k-fused-max}
+  variants=$(python3 bench/sweeps/decode_constants.py "$out/sweep" "kernel_paths/$sweep_base.json")
+  bench "sweep p512" --kernel-path "$sweep_base,$variants" -p 512 -n 128 -r 2
+  attn=$(echo "$variants" | tr , '\n' | grep attn | paste -sd,)
+  [ -n "$attn" ] && bench "sweep p4096 attention" --kernel-path "$attn" -p 4096 -n 64 -r 1
 fi

@@ -6,7 +6,9 @@ run that compares them on the same device and model.
     bench/sweeps/decode_constants.py OUT_DIR [BASE_PATH_JSON]
 
 Prints the comma-separated list of the written files. Each variant is named
-<base id>-<variant>; the variants are the table below (op -> constants).
+<base id>-<variant>; the variants are the tables below (op -> constants):
+X8_VARIANTS for a path whose id has -x8 (the 8-bit activation kernels),
+VARIANTS otherwise. Steps of decode and postLayer (the output head) take them.
 """
 import json
 import os
@@ -26,6 +28,19 @@ VARIANTS = {
     "attn-s64k32": {"attention": {"SPLITS": 64, "MIN_KEYS": 32}},
 }
 
+X8_VARIANTS = {
+    "gateup-r4": {"ffn_gate_up": {"ROWS": 4}},
+    "gateup-r1w8": {"ffn_gate_up": {"ROWS": 1, "WARPS": 8}},
+    "gateup-r2w8": {"ffn_gate_up": {"ROWS": 2, "WARPS": 8}},
+    "down-r2": {"down_proj": {"ROWS": 2}},
+    "down-w4": {"down_proj": {"WARPS": 4}},
+    "qkvo-w8": {op: {"WARPS": 8} for op in ("q_proj", "k_proj", "v_proj", "o_proj")},
+    "qkvo-r1w2": {op: {"ROWS": 1, "WARPS": 2} for op in ("q_proj", "k_proj", "v_proj", "o_proj")},
+    "head-b1024": {"lm_head": {"BLOCKS": 1024}},
+    "head-r4": {"lm_head": {"ROWS": 4}},
+    "head-b32k": {"lm_head": {"BLOCKS": 32000}},
+}
+
 
 def main():
     out = sys.argv[1]
@@ -34,11 +49,12 @@ def main():
     base = json.load(open(base_file))
     os.makedirs(out, exist_ok=True)
     written = []
-    for name, ops in VARIANTS.items():
+    table = X8_VARIANTS if "-x8" in base["id"] else VARIANTS
+    for name, ops in table.items():
         path = json.loads(json.dumps(base))
         path["id"] = f"{base['id']}-{name}"
         path["name"] = f"{base['name']} ({name})"
-        for step in path["decode"]["steps"]:
+        for step in path["decode"]["steps"] + path.get("postLayer", []):
             if step["op"] in ops:
                 step.setdefault("constants", {})["cuda"] = ops[step["op"]]
         f = os.path.join(out, path["id"] + ".json")

@@ -75,7 +75,10 @@ std::vector<Case> cases_for(const kpath::KernelDesc& kernel, const ModelShapes& 
     // The 256000-row output head: decode only (the paths run it on the last
     // row), for the types it is stored in.
     const bool lm_head = id.rfind("matmul_", 0) == 0 && symbols["N"] == int64_t{m.values.n_vocab} && gemma;
-    if (lm_head && id != "matmul_q6k" && id != "matmul_q4k" && id != "matmul_q8_0") continue;
+    if (lm_head && id != "matmul_q6k" && id != "matmul_q4k" && id != "matmul_q8_0" && id != "matmul_q6k_x8" &&
+        id != "matmul_q4k_x8") {
+      continue;
+    }
     for (const auto& [entry, unused] : kernel.entries) {
       if (lm_head && entry != "main") continue;
       auto add = [&](int64_t t, auto&& tweak) {
@@ -175,7 +178,9 @@ const std::vector<std::string> kKernels = {
     "repeat_penalty", "sample",
     "matmul_norm_f32", "matmul_norm_f16", "matmul_norm_q8_0", "matmul_norm_q4k", "matmul_norm_q5k", "matmul_norm_q6k",
     "ffn_gate_up_resnorm_f32", "ffn_gate_up_resnorm_f16", "ffn_gate_up_resnorm_q8_0", "ffn_gate_up_resnorm_q4k",
-    "ffn_gate_up_resnorm_q6k", "attention_rope"};
+    "ffn_gate_up_resnorm_q6k", "attention_rope",
+    "matmul_q4k_x8", "matmul_q6k_x8", "ffn_gate_up_q4k_x8", "ffn_gate_up_q6k_x8",
+    "matmul_norm_q4k_x8", "matmul_norm_q6k_x8", "ffn_gate_up_resnorm_q4k_x8", "ffn_gate_up_resnorm_q6k_x8"};
 
 INSTANTIATE_TEST_SUITE_P(AllKernels, CudaOps, ::testing::ValuesIn(kKernels),
                          [](const ::testing::TestParamInfo<std::string>& param_info) { return param_info.param; });

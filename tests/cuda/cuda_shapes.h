@@ -86,9 +86,14 @@ inline std::vector<Symbols> path_shapes(const std::string& kernel, const ModelSh
   if (starts("matmul_")) {
     // q, k/v, o, down projections and the tied output head.
     std::set<std::pair<int64_t, int64_t>> kn = {{e, qc}, {e, kc}, {qc, e}, {f, e}, {e, vocab}};
+    // The 8-bit activation kernels walk row groups: a ragged last group too.
+    if (kernel.size() > 3 && kernel.compare(kernel.size() - 3, 3, "_x8") == 0) kn.insert({e, kc + 3});
     std::vector<Symbols> out;
     for (const auto& [k, n] : kn) out.push_back({{"K", k}, {"N", n}});
     return out;
+  }
+  if (starts("ffn_gate_up_") && kernel.size() > 3 && kernel.compare(kernel.size() - 3, 3, "_x8") == 0) {
+    return {{{"E", e}, {"F", f}}, {{"E", e}, {"F", f + 5}}};
   }
   if (starts("ffn_gate_up_")) return {{{"E", e}, {"F", f}}};
   if (kernel == "rmsnorm" || kernel == "rmsnorm_residual" || kernel == "add") return {{{"N", e}}};

@@ -294,7 +294,8 @@ TEST_F(SelectTest, UserDirectoriesAddPathsById) {
   auto ids = lib_.list_ids();
   ASSERT_TRUE(ids.ok()) << ids.error().message;
   EXPECT_EQ(*ids, (std::vector<std::string>{"gemma2-f16-native", "gemma2-q4k-dequant-f16", "gemma2-q4k-dequant-f32",
-                                            "gemma2-q4k-fused-max", "gemma2-q4k-fused", "my-path", "other-path"}));
+                                            "gemma2-q4k-fused-max", "gemma2-q4k-fused", "gemma2-q4k-x8-max",
+                                            "gemma2-q4k-x8", "my-path", "other-path"}));
   auto p = lib_.load("my-path");
   ASSERT_TRUE(p.ok()) << p.error().message;
   EXPECT_EQ(p->source, mine);
@@ -339,7 +340,8 @@ TEST_F(SelectTest, UnknownIdsSuggestTheClosest) {
   ASSERT_FALSE(q.ok());
   EXPECT_EQ(q.error().message,
             "unknown kernel path 'llama' (known: gemma2-f16-native, gemma2-q4k-dequant-f16, "
-            "gemma2-q4k-dequant-f32, gemma2-q4k-fused-max, gemma2-q4k-fused)");
+            "gemma2-q4k-dequant-f32, gemma2-q4k-fused-max, gemma2-q4k-fused, gemma2-q4k-x8-max, "
+            "gemma2-q4k-x8)");
   auto f = lib_.load((dir_ / "nope.json").string());
   ASSERT_FALSE(f.ok());
   EXPECT_NE(f.error().message.find("nope.json"), std::string::npos);

@@ -1,6 +1,7 @@
 // CPU reference kernels over weight matrices: embed_*, matmul_*, ffn_gate_up_*
 // and the fused matmul_norm_*, ffn_gate_up_resnorm_* for every weight type
-// (F32, F16, Q8_0, Q4_K, Q5_K, Q6_K). Each weight row is
+// (F32, F16, Q8_0, Q4_K, Q5_K, Q6_K), and the *_x8 forms of the Q4_K and Q6_K ones (the
+// activations quantized to 8 bits first, quantize_x8). Each weight row is
 // dequantized with format::dequantize into f32, dot products accumulate in
 // double and are rounded to f32 once. Output rows are split over the pool.
 // Bindings and constants: kernels/registry.json. Tests:
@@ -103,6 +104,53 @@ Status ffn_gate_up(const KernelCall& c) {
   return {};
 }
 
+// Each row of x [t_rows, k] quantized to 8 bits in blocks of 32 and back, as the
+// *_x8 kernels take their activations: d = amax / 127, q = round-half-even(x *
+// (1 / d)) in [-127, 127] (0 where d = 0), x8 = d * q, each an f32 operation.
+std::vector<float> quantize_x8(const float* x, int64_t n_values) {
+  std::vector<float> out(static_cast<size_t>(n_values));
+  for (int64_t b = 0; b < n_values; b += 32) {
+    float amax = 0.0f;
+    for (int64_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int64_t i = b; i < b + 32; ++i) {
+      const float q = std::clamp(std::nearbyint(x[i] * id), -127.0f, 127.0f);
+      out[static_cast<size_t>(i)] = d * q;
+    }
+  }
+  return out;
+}
+
+// matmul on x8(x): x [T, K] f32 (K a multiple of 32), w [N, K], y [T, N] f32.
+Status matmul_x8(const KernelCall& c) {
+  const int64_t t_rows = c.rows();
+  KP_TRY(const int64_t k, c.dim("K"));
+  KP_TRY(const int64_t n, c.dim("N"));
+  if (k % 32 != 0) return c.error(fmt::format("K = {} is not a multiple of 32 (the 8-bit activation blocks)", k));
+  KP_TRY(const float* x, c.in_f32(0, t_rows * k));
+  KP_TRY(const WeightView w, c.weight(1, n, k));
+  KP_TRY(float* y, c.out_f32(2, t_rows * n));
+  const std::vector<float> x8 = quantize_x8(x, t_rows * k);
+  matmul_rows(x8.data(), t_rows, k, n, w, y, c.pool());
+  return {};
+}
+
+// ffn_gate_up on x8(x): x [T, E] f32 (E a multiple of 32), gate, up [F, E], y [T, F].
+Status ffn_gate_up_x8(const KernelCall& c) {
+  const int64_t t_rows = c.rows();
+  KP_TRY(const int64_t e, c.dim("E"));
+  KP_TRY(const int64_t f, c.dim("F"));
+  if (e % 32 != 0) return c.error(fmt::format("E = {} is not a multiple of 32 (the 8-bit activation blocks)", e));
+  KP_TRY(const float* x, c.in_f32(0, t_rows * e));
+  KP_TRY(const WeightView gate, c.weight(1, f, e));
+  KP_TRY(const WeightView up, c.weight(2, f, e));
+  KP_TRY(float* y, c.out_f32(3, t_rows * f));
+  const std::vector<float> x8 = quantize_x8(x, t_rows * e);
+  ffn_rows(x8.data(), t_rows, e, f, gate, up, y, c.pool());
+  return {};
+}
+
 // 1 / sqrt(mean(x^2) + eps) of one row of n, in double (as cpu_kernels_norm.cpp).
 double inv_rms(const float* x, int64_t n, float eps) {
   double ss = 0;
@@ -128,8 +176,9 @@ std::vector<float> norm_weight(const WeightView& v) {
 }
 
 // x [T, K] f32, w [N, K], norm [1, K], y [T, N]:  y[t] = w · rmsnorm(x[t]) * norm,
-// the normalized row rounded to f32 as rmsnorm writes it, then as matmul.
-Status matmul_norm(const KernelCall& c) {
+// the normalized row rounded to f32 as rmsnorm writes it, then as matmul; with
+// x8 (matmul_norm_*_x8), quantized to 8 bits first as matmul_*_x8.
+Status matmul_norm_impl(const KernelCall& c, bool x8) {
   const int64_t t_rows = c.rows();
   KP_TRY(const int64_t k, c.dim("K"));
   KP_TRY(const int64_t n, c.dim("N"));
@@ -141,6 +190,10 @@ Status matmul_norm(const KernelCall& c) {
   const std::vector<float> g = norm_weight(nv);
   std::vector<float> xn(static_cast<size_t>(t_rows * k));
   for (int64_t t = 0; t < t_rows; ++t) norm_row(x + t * k, nullptr, g, eps, xn.data() + t * k);
+  if (x8) {
+    if (k % 32 != 0) return c.error(fmt::format("K = {} is not a multiple of 32 (the 8-bit activation blocks)", k));
+    xn = quantize_x8(xn.data(), t_rows * k);
+  }
   matmul_rows(xn.data(), t_rows, k, n, w, y, c.pool());
   return {};
 }
@@ -148,8 +201,9 @@ Status matmul_norm(const KernelCall& c) {
 // x [T, E] (attention output), h [T, E] (residual), gate, up [F, E],
 // norm_post, norm_pre [1, E], h_out [T, E], y [T, F]:
 //   h_out[t] = h[t] + rmsnorm(x[t]) * norm_post                 (rmsnorm_residual)
-//   y[t, f]  = gelu_tanh(n[t]·gate[f]) * (n[t]·up[f]),  n[t] = rmsnorm(h_out[t]) * norm_pre.
-Status ffn_gate_up_resnorm(const KernelCall& c) {
+//   y[t, f]  = gelu_tanh(n[t]·gate[f]) * (n[t]·up[f]),  n[t] = rmsnorm(h_out[t]) * norm_pre;
+// with x8 (ffn_gate_up_resnorm_*_x8), n[t] quantized to 8 bits first as matmul_*_x8.
+Status ffn_gate_up_resnorm_impl(const KernelCall& c, bool x8) {
   const int64_t t_rows = c.rows();
   KP_TRY(const int64_t e, c.dim("E"));
   KP_TRY(const int64_t f, c.dim("F"));
@@ -168,9 +222,18 @@ Status ffn_gate_up_resnorm(const KernelCall& c) {
     norm_row(x + t * e, h + t * e, g_post, eps, h_out + t * e);
     norm_row(h_out + t * e, nullptr, g_pre, eps, xn.data() + t * e);
   }
+  if (x8) {
+    if (e % 32 != 0) return c.error(fmt::format("E = {} is not a multiple of 32 (the 8-bit activation blocks)", e));
+    xn = quantize_x8(xn.data(), t_rows * e);
+  }
   ffn_rows(xn.data(), t_rows, e, f, gate, up, y, c.pool());
   return {};
 }
+
+Status matmul_norm(const KernelCall& c) { return matmul_norm_impl(c, false); }
+Status matmul_norm_x8(const KernelCall& c) { return matmul_norm_impl(c, true); }
+Status ffn_gate_up_resnorm(const KernelCall& c) { return ffn_gate_up_resnorm_impl(c, false); }
+Status ffn_gate_up_resnorm_x8(const KernelCall& c) { return ffn_gate_up_resnorm_impl(c, true); }
 
 }  // namespace
 
@@ -179,13 +242,27 @@ void add_matmul_kernels(std::vector<CpuKernel>& out) {
     const std::string t(type);
     out.push_back(CpuKernel{"embed_" + t, {"ids", "table", "y"}, {{"main", &embed}}});
     out.push_back(CpuKernel{"matmul_" + t, {"x", "w", "y"}, {{"main", &matmul}, {"gemm", &matmul}}});
+    if (t == "q4k" || t == "q6k") {
+      out.push_back(CpuKernel{"matmul_" + t + "_x8", {"x", "w", "y"}, {{"main", &matmul_x8}}});
+    }
     out.push_back(CpuKernel{"matmul_norm_" + t, {"x", "w", "norm", "y"}, {{"main", &matmul_norm}}});
+    if (t == "q4k" || t == "q6k") {
+      out.push_back(CpuKernel{"matmul_norm_" + t + "_x8", {"x", "w", "norm", "y"}, {{"main", &matmul_norm_x8}}});
+    }
     if (t != "q5k") {  // the registry has no ffn_gate_up_q5k
       out.push_back(CpuKernel{"ffn_gate_up_" + t, {"x", "gate", "up", "y"},
                               {{"main", &ffn_gate_up}, {"gemm", &ffn_gate_up}}});
+      if (t == "q4k" || t == "q6k") {
+        out.push_back(CpuKernel{"ffn_gate_up_" + t + "_x8", {"x", "gate", "up", "y"}, {{"main", &ffn_gate_up_x8}}});
+      }
       out.push_back(CpuKernel{"ffn_gate_up_resnorm_" + t,
                               {"x", "h", "gate", "up", "norm_post", "norm_pre", "h_out", "y"},
                               {{"main", &ffn_gate_up_resnorm}}});
+      if (t == "q4k" || t == "q6k") {
+        out.push_back(CpuKernel{"ffn_gate_up_resnorm_" + t + "_x8",
+                                {"x", "h", "gate", "up", "norm_post", "norm_pre", "h_out", "y"},
+                                {{"main", &ffn_gate_up_resnorm_x8}}});
+      }
     }
   }
 }
