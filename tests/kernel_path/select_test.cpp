@@ -163,10 +163,11 @@ TEST_F(SelectTest, ThePresetTakesTheFirstPathOfItsListTheBackendCanRun) {
   SelectionInput in;
   in.registry = &registry;
   in.dominant_type = format::GgmlType::Q4_K;
+  // The built-in preset: 8-bit activations on CUDA, gemma2-q4k-fused elsewhere.
   for (const char* backend : {"cuda", "cpu", "vulkan"}) {
     in.backend = backend;
     Selection s = select_ok(in);
-    EXPECT_EQ(s.path.id, "gemma2-q4k-fused") << backend;
+    EXPECT_EQ(s.path.id, std::string(backend) == "cuda" ? "gemma2-q4k-x8" : "gemma2-q4k-fused") << backend;
     EXPECT_EQ(s.source, ChoiceSource::kModelPreset);
     EXPECT_EQ(s.detail, "preset gemma2 for Q4_K weights");
   }
