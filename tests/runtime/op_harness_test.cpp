@@ -129,6 +129,12 @@ std::vector<NamedCase> cases_for(const Shapes& s, bool big) {
       add("ffn_gate_up_" + t, "main", {{"T", 1}, {"E", e}, {"F", f}});
       add("ffn_gate_up_" + t, "gemm", {{"T", big ? 3 : 7}, {"E", e}, {"F", f}});
     }
+    if (type == GgmlType::Q4_K || type == GgmlType::Q6_K) {  // the 8-bit activation forms
+      add("matmul_" + t + "_x8", "main", {{"T", 1}, {"K", e}, {"N", f}});
+      add("matmul_norm_" + t + "_x8", "main", {{"T", big ? 1 : 3}, {"K", e}, {"N", kc}});
+      add("ffn_gate_up_" + t + "_x8", "main", {{"T", 1}, {"E", e}, {"F", f}});
+      add("ffn_gate_up_resnorm_" + t + "_x8", "main", {{"T", big ? 1 : 3}, {"E", e}, {"F", f}});
+    }
   }
   for (bool in_place : {false, true}) {
     auto ip = [in_place](OpCase& c) { c.in_place = in_place; };
