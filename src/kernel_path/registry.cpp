@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "core/json_keys.h"
 #include "core/mapped_file.h"
 
 namespace kp::kpath {
@@ -207,6 +208,7 @@ std::string const_value_string(const ConstValue& v) {
 Status Registry::add_logical_json(const std::string& text, const std::string& origin) {
   json doc = json::parse(text, nullptr, false);
   if (doc.is_discarded()) return make_error("{}: not valid JSON", origin);
+  KP_TRY_STATUS(check_json_unique_keys(text, origin));
   KP_TRY_STATUS(check_keys(doc, origin, {"$comment", "version", "kernels"}));
   auto ks = doc.find("kernels");
   if (ks == doc.end() || !ks->is_object()) return make_error("{}: missing object 'kernels'", origin);
@@ -231,6 +233,7 @@ Status Registry::add_logical_json(const std::string& text, const std::string& or
 Status Registry::add_backend_json(const std::string& text, const std::string& origin, const std::string& base_dir) {
   json doc = json::parse(text, nullptr, false);
   if (doc.is_discarded()) return make_error("{}: not valid JSON", origin);
+  KP_TRY_STATUS(check_json_unique_keys(text, origin));
   KP_TRY_STATUS(check_keys(doc, origin, {"$comment", "backend", "kernels"}));
   KP_TRY(std::string backend, get_string(doc, "backend", origin, true));
   if (backend != "vulkan" && backend != "cuda" && backend != "cpu") {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/json_keys.h"
 #include "kernel_path/suggest.h"
 
 namespace kp::kpath {
@@ -54,6 +55,7 @@ class Parser {
       if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
       return make_error("{}: not valid JSON: {}", origin_, what);
     }
+    KP_TRY_STATUS(check_json_unique_keys(text, origin_));
     KernelPath path;
     path.source = origin_;
     if (!doc.is_object()) {
@@ -179,6 +181,10 @@ class Parser {
     auto it = obj.find("steps");
     if (it == obj.end()) {
       error(where, "missing field 'steps'");
+      return {};
+    }
+    if (it->is_array() && it->empty()) {
+      error(child(where, "steps"), "no steps (a layer needs at least one)");
       return {};
     }
     return steps(*it, child(where, "steps"), /*in_layer=*/true);

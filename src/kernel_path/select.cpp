@@ -12,6 +12,7 @@
 #include <set>
 
 #include "core/dirs.h"
+#include "core/json_keys.h"
 #include "core/mapped_file.h"
 #include "kernel_path/suggest.h"
 
@@ -31,13 +32,16 @@ bool looks_like_file(const std::string& s) { return s.find('/') != std::string::
 
 Result<json> read_json(const std::string& file) {
   KP_TRY(std::string text, read_text_file(file));
+  json doc;
   try {
-    return json::parse(text);
+    doc = json::parse(text);
   } catch (const json::parse_error& e) {
     std::string what = e.what();
     if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
     return make_error("{}: not valid JSON: {}", file, what);
   }
+  KP_TRY_STATUS(check_json_unique_keys(text, file));
+  return doc;
 }
 
 // The id of a path file, read without checking the rest of it.

@@ -47,6 +47,12 @@ const std::vector<Expected>& expectations() {
       {"steps_not_array", "decode.steps: expected an array of steps, got an object"},
       {"input_number", "decode.steps[4].input: expected a name or an array of names, got a number"},
       {"bad_id", "id: 'my path' is not a valid path id"},
+      {"duplicate_decode",
+       "decode: key 'decode' appears twice in one object (line 32, column 3; first at line 8, column 3)"},
+      {"duplicate_entry",
+       "postLayer[0].entry: key 'entry' appears twice in one object (line 24, column 68; first at line 24, "
+       "column 47)"},
+      {"empty_decode_steps", "decode.steps: no steps (a layer needs at least one)"},
       // Kernels, entries, implementations.
       {"unknown_kernel", "decode.steps[0].kernel: unknown kernel 'rmsnrom' (did you mean 'rmsnorm'?)"},
       {"unknown_kernel_in_map", "decode.steps[7].kernel.Q4_K: unknown kernel 'matmul_q4' (did you mean 'matmul_q4k'?)"},

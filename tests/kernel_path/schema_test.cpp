@@ -42,12 +42,12 @@ TEST(Schema, DefaultsOfAPathAndAStep) {
 }
 
 TEST(Schema, KvDtypeDefaultsToTheActivationDtype) {
-  auto p = parse(R"({"id": "p", "activationDtype": "f16", "decode": {"steps": []}})");
+  auto p = parse(R"({"id": "p", "activationDtype": "f16", "decode": {"steps": [{"op": "a", "kernel": "rmsnorm"}]}})");
   ASSERT_TRUE(p.ok()) << p.error().message;
   EXPECT_EQ(p->activation_dtype, SlotDType::F16);
   EXPECT_EQ(p->kv_dtype, SlotDType::F16);
   auto q = parse(R"({"id": "p", "activationDtype": "f16", "kvDtype": "f32", "weightDtype": "f16",
-                     "decode": {"steps": []}})");
+                     "decode": {"steps": [{"op": "a", "kernel": "rmsnorm"}]}})");
   ASSERT_TRUE(q.ok()) << q.error().message;
   EXPECT_EQ(q->kv_dtype, SlotDType::F32);
   EXPECT_EQ(q->weight_dtype, "f16");
