@@ -7,24 +7,38 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace kp {
 
-Result<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error("{}: cannot open: {}", path, std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
+namespace {
+
+// Opens `path` for reading without blocking (a FIFO or a device would block in
+// open() or read() forever) and checks that it is a regular file; `st` gets
+// its size. Directories and special files are named as such.
+Result<int> open_regular(const std::string& path, struct stat* st) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == EISDIR) return make_error("{}: is a directory, not a file", path);
+    return make_error("{}: cannot open: {}", path, std::strerror(errno));
+  }
+  if (::fstat(fd, st) != 0) {
     const int e = errno;
     ::close(fd);
     return make_error("{}: cannot stat: {}", path, std::strerror(e));
   }
-  if (!S_ISREG(st.st_mode)) {
+  if (!S_ISREG(st->st_mode)) {
     ::close(fd);
-    return make_error("{}: not a regular file", path);
+    if (S_ISDIR(st->st_mode)) return make_error("{}: is a directory, not a file", path);
+    return make_error("{}: not a regular file (a device, FIFO or socket)", path);
   }
+  return fd;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& path) {
+  struct stat st {};
+  KP_TRY(const int fd, open_regular(path, &st));
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->name_ = path;
   f->size_ = static_cast<size_t>(st.st_size);
@@ -66,13 +80,30 @@ MappedFile::~MappedFile() {
   if (map_ != nullptr) ::munmap(map_, size_);
 }
 
-Result<std::string> read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error("{}: cannot open: {}", path, std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return make_error("{}: read error", path);
-  return ss.str();
+Result<std::string> read_text_file(const std::string& path, size_t max_bytes) {
+  struct stat st {};
+  KP_TRY(const int fd, open_regular(path, &st));
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (size > max_bytes) {
+    ::close(fd);
+    return make_error("{}: {} bytes, more than the {} read from a text file", path, size, max_bytes);
+  }
+  std::string text(static_cast<size_t>(size), '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int e = errno;
+      ::close(fd);
+      return make_error("{}: read error: {}", path, std::strerror(e));
+    }
+    if (n == 0) break;  // the file shrank while being read
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  text.resize(got);
+  return text;
 }
 
 }  // namespace kp

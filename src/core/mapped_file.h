@@ -40,7 +40,10 @@ class MappedFile {
   std::string name_;
 };
 
-// Reads a whole (small) text file; for JSON configs and paths.
-Result<std::string> read_text_file(const std::string& path);
+// Reads a whole (small) text file: JSON configs and paths, kernel sources,
+// prompts. Only a regular file of at most max_bytes is read (a FIFO, device or
+// directory is an error naming it; nothing blocks).
+inline constexpr size_t kMaxTextFileBytes = size_t{64} << 20;
+Result<std::string> read_text_file(const std::string& path, size_t max_bytes = kMaxTextFileBytes);
 
 }  // namespace kp
