@@ -228,7 +228,7 @@ void add_kernels_command(CLI::App& app, int* exit_code) {
   auto* sub = app.add_subcommand("kernels", "List and describe the kernels of the registry");
   sub->require_subcommand(1);
   sub->fallthrough();  // the options below may follow the subcommand
-  sub->add_option("--kernel-dir", o->kernel_dir, "Directory of custom kernels");
+  sub->add_option("--kernel-dir", o->kernel_dir, "Directory of custom kernels")->check(existing_dir());
   auto run = [exit_code](Status st) { *exit_code = st ? 0 : report_error(st.error()); };
 
   auto* list = sub->add_subcommand("list", "List every kernel: entries and the backends implementing it");

@@ -61,7 +61,7 @@ void add_make_model_command(CLI::App& app, int* exit_code) {
   auto* sub = app.add_subcommand("make-model", "Write a synthetic Gemma 2 GGUF model with real shapes");
   sub->add_option("--like", opt->like, "Shapes: " + model::synthetic_shape_names())->required();
   sub->add_option("-t,--type", opt->type, "Type mix: " + model::quant_mix_names() + " (default q4_k_m)");
-  sub->add_option("--seed", opt->seed, "Seed of the random weights (default 0)");
+  sub->add_option("--seed", opt->seed, "Seed of the random weights (default 0)")->check(seed_range());
   sub->add_option("--threads", opt->threads, "Worker threads (default: all hardware threads)");
   sub->add_option("output", opt->output, "Output GGUF file")->required();
   sub->callback([opt, exit_code] { *exit_code = run_make_model(*opt); });

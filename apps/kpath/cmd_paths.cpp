@@ -6,6 +6,7 @@
 // Paths are found by id in kernel_paths/, then --kernel-path-dir, then
 // ~/.config/kpath/kernel_paths; a name with '/' or ending in .json is a file.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
 
@@ -178,7 +179,11 @@ Status validate(const PathsOptions& o) {
   }
   if (!o.features.empty()) {
     for (const auto& f : split(o.features, ',')) {
-      if (!f.empty()) vo.device_features.insert(f);
+      if (f.empty()) continue;
+      if (!backend::kDeviceFeatures.count(f)) {
+        return make_error("--features: unknown feature '{}' (known: {})", f, fmt::join(backend::kDeviceFeatures, ", "));
+      }
+      vo.device_features.insert(f);
     }
   } else {
     // The device's own features when it can be opened; otherwise every feature
@@ -240,7 +245,8 @@ void add_paths_command(CLI::App& app, int* exit_code) {
   auto* sub = app.add_subcommand("paths", "List, show, validate and compare kernel paths");
   sub->require_subcommand(1);
   sub->fallthrough();  // the options below may follow the subcommand
-  sub->add_option("--kernel-path-dir", o->path_dirs, "Directory of custom kernel paths (repeatable)");
+  sub->add_option("--kernel-path-dir", o->path_dirs, "Directory of custom kernel paths (repeatable)")
+      ->check(existing_dir());
   auto run = [exit_code](Status st) { *exit_code = st ? 0 : report_error(st.error()); };
 
   auto* list = sub->add_subcommand("list", "List the kernel paths: built-in, then custom");
@@ -261,7 +267,7 @@ void add_paths_command(CLI::App& app, int* exit_code) {
   val->add_option("--features", o->features,
                   "Device features, comma-separated (default: ask the device, e.g. f16,subgroups,int_dot)");
   val->add_option("--ctx-size", o->ctx, "Context size in tokens (0: min(model's, 4096))")->capture_default_str();
-  val->add_option("--kernel-dir", o->kernel_dir, "Directory of custom kernels");
+  val->add_option("--kernel-dir", o->kernel_dir, "Directory of custom kernels")->check(existing_dir());
   val->callback([o, run] { run(validate(*o)); });
 
   auto* dif = sub->add_subcommand("diff", "Compare two kernel paths section by section");

@@ -146,7 +146,7 @@ void add_run_command(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   sub->add_option("--repeat-last-n", o->sampling.repeat_last_n, "Tokens of history penalized (0: off, -1: all)")
       ->capture_default_str();
-  sub->add_option("--seed", o->seed, "Random seed (default: random)");
+  sub->add_option("--seed", o->seed, "Random seed (default: random)")->check(seed_range());
   sub->add_flag("--truncate-prompt", o->truncate_prompt,
                 "Keep the prompt's last tokens when it is longer than the context (default: refuse it)");
   sub->add_flag("--ignore-eos", o->ignore_eos, "Keep generating past the end-of-sequence token");

@@ -31,6 +31,12 @@ int report_error(const Error& error);
 
 // Opens `path`, or the embedded default model when `path` is empty.
 Result<format::GgufFile> open_model(const std::string& path);
+// CLI11 validators shared by the subcommands. A seed is a decimal integer in
+// [0, 2^64 - 1] (CLI11 alone wraps -1 and clamps 2^64 to 2^64 - 1); a
+// directory option names an existing directory.
+CLI::Validator seed_range();
+CLI::Validator existing_dir();
+
 // Name shown for the embedded model.
 inline constexpr const char* kEmbeddedModelName = "<embedded kjv-tiny-q4_k_m.gguf>";
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "commands.h"
 #include "text_format.h"
 
 namespace kp::cli {
@@ -16,8 +17,10 @@ void add_engine_options(CLI::App& sub, EngineOptions& o, bool allow_reference) {
   sub.add_option("--device", o.device, "Device index of the backend (see kpath devices)");
   sub.add_option("--kernel-path", o.kernel_path, "Kernel path: a built-in or user id, or a JSON file");
   sub.add_option("--config", o.config_file, "Runtime config JSON ({\"inference\": {\"kernelPath\": ...}})");
-  sub.add_option("--kernel-dir", o.kernel_dir, "Directory of custom kernels (registry.json and sources)");
-  sub.add_option("--kernel-path-dir", o.path_dirs, "Directory of user kernel paths (repeatable)");
+  sub.add_option("--kernel-dir", o.kernel_dir, "Directory of custom kernels (registry.json and sources)")
+      ->check(existing_dir());
+  sub.add_option("--kernel-path-dir", o.path_dirs, "Directory of user kernel paths (repeatable)")
+      ->check(existing_dir());
   sub.add_flag("--vulkan-validation", o.vulkan_validation, "Enable the Vulkan validation layers");
   sub.add_flag("--vulkan-checkpoints", o.vulkan_checkpoints,
                "Mark each Vulkan dispatch so a device loss names its step (NVIDIA; slower)");

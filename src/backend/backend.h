@@ -21,13 +21,17 @@
 
 namespace kp::backend {
 
+// The device features kernels may require (a registry entry's "features"):
+// 16-bit floats in shaders, subgroup arithmetic, integer dot products.
+inline const std::set<std::string> kDeviceFeatures = {"f16", "int_dot", "subgroups"};
+
 struct DeviceInfo {
   std::string backend;      // "cpu", "vulkan", "cuda"
   std::string name;         // "NVIDIA H100 80GB HBM3", "llvmpipe (LLVM 15.0.6, 256 bits)"
   std::string driver;       // driver name and version
   uint64_t memory_bytes = 0;       // device-local memory
   bool is_software = false;        // lavapipe, CPU
-  std::set<std::string> features;  // "f16", "subgroups", "int_dot", ... (registry feature names)
+  std::set<std::string> features;  // of kDeviceFeatures (the registry's feature names)
   std::string arch;                // "sm_90" for CUDA, device type for Vulkan
 };
 
