@@ -10,11 +10,11 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "bench_report.h"
+#include "core/atomic_file.h"
 #include "commands.h"
 #include "measure_flags.h"
 #include "model/gemma2_config.h"
@@ -36,12 +36,7 @@ struct BenchCliOptions {
   std::string save_dir;
 };
 
-Status write_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  if (f) f << text;
-  if (!f) return make_error("{}: cannot write the file", path);
-  return {};
-}
+Status write_file(const std::string& path, const std::string& text) { return write_file_atomic(path, text); }
 
 // The options as a command line (what a person types to repeat the run).
 std::string command_line(const BenchCliOptions& o) {

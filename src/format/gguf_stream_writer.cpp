@@ -105,8 +105,8 @@ Result<GgufStreamWriter> GgufStreamWriter::create(
   }
   head.resize(align_up(head.size(), w.alignment_), 0);
 
-  w.file_ = std::fopen(path.c_str(), "wb");
-  if (w.file_ == nullptr) return make_error("{}: cannot create: {}", path, std::strerror(errno));
+  KP_TRY(AtomicFile file, AtomicFile::create(path));
+  w.file_.emplace(std::move(file));
   KP_TRY_STATUS(w.write_raw(head));
   // Zero-byte tensors do not exist (dims are > 0), so current_ starts on a
   // tensor with data, or at the end when there are none.
@@ -115,28 +115,17 @@ Result<GgufStreamWriter> GgufStreamWriter::create(
 
 GgufStreamWriter::GgufStreamWriter(GgufStreamWriter&& o) noexcept
     : path_(std::move(o.path_)),
-      file_(std::exchange(o.file_, nullptr)),
+      file_(std::move(o.file_)),
       tensors_(std::move(o.tensors_)),
       sizes_(std::move(o.sizes_)),
       alignment_(o.alignment_),
       current_(o.current_),
       written_(o.written_),
-      finished_(o.finished_) {}
-
-GgufStreamWriter::~GgufStreamWriter() {
-  if (file_ != nullptr) {
-    std::fclose(file_);
-    if (!finished_) std::remove(path_.c_str());
-  }
+      finished_(o.finished_) {
+  o.file_.reset();
 }
 
-Status GgufStreamWriter::write_raw(std::span<const uint8_t> bytes) {
-  if (bytes.empty()) return {};
-  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
-    return make_error("{}: write failed: {}", path_, std::strerror(errno != 0 ? errno : EIO));
-  }
-  return {};
-}
+Status GgufStreamWriter::write_raw(std::span<const uint8_t> bytes) { return file_->write(bytes); }
 
 Status GgufStreamWriter::write_padding(uint64_t n) {
   static const uint8_t kZeros[256] = {};
@@ -149,7 +138,7 @@ Status GgufStreamWriter::write_padding(uint64_t n) {
 }
 
 Status GgufStreamWriter::append(std::span<const uint8_t> bytes) {
-  KP_CHECK(file_ != nullptr && !finished_, "append() on an open, unfinished GgufStreamWriter");
+  KP_CHECK(file_.has_value() && !finished_, "append() on an open, unfinished GgufStreamWriter");
   while (!bytes.empty()) {
     if (current_ >= tensors_.size()) {
       return make_error("{}: {} bytes of tensor data past the last tensor", path_, bytes.size());
@@ -169,17 +158,14 @@ Status GgufStreamWriter::append(std::span<const uint8_t> bytes) {
 }
 
 Status GgufStreamWriter::finish() {
-  KP_CHECK(file_ != nullptr && !finished_, "finish() on an open, unfinished GgufStreamWriter");
+  KP_CHECK(file_.has_value() && !finished_, "finish() on an open, unfinished GgufStreamWriter");
   if (current_ < tensors_.size()) {
     return make_error("{}: tensor '{}' has {} of {} bytes; the file is incomplete", path_,
                       tensors_[current_].name, written_, sizes_[current_]);
   }
-  std::FILE* f = std::exchange(file_, nullptr);
-  if (std::fclose(f) != 0) {
-    const int err = errno;
-    std::remove(path_.c_str());
-    return make_error("{}: write failed: {}", path_, std::strerror(err != 0 ? err : EIO));
-  }
+  const Status committed = file_->commit();
+  file_.reset();
+  KP_TRY_STATUS(committed);
   finished_ = true;
   return {};
 }

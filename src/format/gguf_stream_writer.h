@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "core/result.h"
 #include "format/gguf.h"
 
@@ -29,7 +31,9 @@ struct GgufTensorSpec {
 
 class GgufStreamWriter {
  public:
-  // Creates `path` and writes everything before the tensor data. The alignment
+  // Starts `path` (a temporary file beside it until finish(): an unfinished or
+  // failed file never appears at `path`, and what was there stays) and writes
+  // everything before the tensor data. The alignment
   // is the metadata's general.alignment (a uint32 power of two) or 32.
   static Result<GgufStreamWriter> create(const std::string& path,
                                          const std::vector<std::pair<std::string, GgufValue>>& metadata,
@@ -40,14 +44,14 @@ class GgufStreamWriter {
   GgufStreamWriter(const GgufStreamWriter&) = delete;
   GgufStreamWriter& operator=(const GgufStreamWriter&) = delete;
   // An unfinished file is closed and removed.
-  ~GgufStreamWriter();
+  ~GgufStreamWriter() = default;
 
   // Appends the next bytes of tensor data; an error if they run past the last
   // tensor or the write fails.
   Status append(std::span<const uint8_t> bytes);
   // Index of the tensor the next append() writes to (== tensor count when done).
   size_t current_tensor() const { return current_; }
-  // Checks that every tensor is complete, closes the file, keeps it.
+  // Checks that every tensor is complete, closes the file, puts it at `path`.
   Status finish();
 
   const std::vector<GgufTensorSpec>& tensors() const { return tensors_; }
@@ -60,7 +64,7 @@ class GgufStreamWriter {
   Status write_padding(uint64_t n);
 
   std::string path_;
-  std::FILE* file_ = nullptr;
+  std::optional<AtomicFile> file_;
   std::vector<GgufTensorSpec> tensors_;
   std::vector<uint64_t> sizes_;
   uint64_t alignment_ = 32;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/atomic_file.h"
 #include "core/check.h"
 #include "format/gguf.h"
 #include "format/gguf_encode.h"
@@ -170,19 +171,13 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
 }
 
 Status GgufWriter::write(const std::string& path) const {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return make_error("{}: cannot create: {}", path, std::strerror(errno));
-  int write_errno = 0;
+  KP_TRY(AtomicFile f, AtomicFile::create(path));
+  Status status;
   serialize([&](std::span<const uint8_t> b) {
-    if (write_errno != 0 || b.empty()) return;
-    if (std::fwrite(b.data(), 1, b.size(), f) != b.size()) write_errno = errno != 0 ? errno : EIO;
+    if (status.ok()) status = f.write(b);
   });
-  if (std::fclose(f) != 0 && write_errno == 0) write_errno = errno != 0 ? errno : EIO;
-  if (write_errno != 0) {
-    std::remove(path.c_str());
-    return make_error("{}: write failed: {}", path, std::strerror(write_errno));
-  }
-  return {};
+  KP_TRY_STATUS(status);
+  return f.commit();
 }
 
 }  // namespace kp::format

@@ -3,9 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
 
 namespace kp::runtime {
 
@@ -56,11 +57,7 @@ std::string trace_json(const std::vector<TraceEvent>& events, const std::string&
 }
 
 Status write_trace(const std::string& path, const std::vector<TraceEvent>& events, const std::string& device) {
-  std::ofstream f(path);
-  if (!f) return make_error("{}: cannot open for writing", path);
-  f << trace_json(events, device);
-  if (!f) return make_error("{}: write failed", path);
-  return {};
+  return write_file_atomic(path, trace_json(events, device));
 }
 
 std::string profile_table(const std::vector<TraceEvent>& events) {

@@ -10,6 +10,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "../support/run_kpath.h"
@@ -104,6 +106,50 @@ TEST(CliInput, AFullDeviceBehindStandardOutputIsAnError) {
     // The error is the last line (run reports its statistics before it).
     const size_t last = e.rfind('\n', e.size() - 2);
     EXPECT_EQ(e.compare(last == std::string::npos ? 0 : last + 1, 7, "kpath: "), 0) << args << ": " << e;
+  }
+}
+
+// Output files: a write that fails (here the file size limit, EFBIG) is an
+// error naming the file and the reason, and the target keeps what it held:
+// nothing partial appears at its name, and no temporary file stays beside it.
+TEST(CliInput, AFailedWriteLeavesTheTargetAsItWas) {
+  const std::string dir = ::testing::TempDir();
+  const std::string target = kp::test::temp_path("kp_cli_input", "target");
+  const std::string err = kp::test::temp_path("kp_cli_input", "limit_stderr");
+  struct Case {
+    std::string args;
+    std::string limit_kib;  // ulimit -f, in 1 KiB blocks: below what the command writes
+  };
+  const Case cases[] = {
+      {"run -p 'In the beginning' -n 8 --temp 0 --trace '" + target + "'", "16"},
+      {"make-model --like tiny --type q4_k_m '" + target + "'", "64"},
+      {"bench -p 8 -n 4 -r 1 --bandwidth-mib 1 --save '" + target + "'", "1"},
+  };
+  for (const Case& c : cases) {
+    std::remove(target.c_str());
+    const bool is_dir = c.args.find("--save") != std::string::npos;
+    if (is_dir) {
+      ::mkdir(target.c_str(), 0700);
+    } else {
+      std::ofstream(target) << "what was there";
+    }
+    const std::string cmd = "bash -c \"trap '' XFSZ; ulimit -f " + c.limit_kib + "; '" + KP_BINARY + "' " +
+                            c.args + "\" >/dev/null 2>'" + err + "'";
+    const int status = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(status)) << c.args;
+    EXPECT_NE(WEXITSTATUS(status), 0) << c.args;
+    const std::string e = kp::test::slurp(err);
+    EXPECT_NE(e.find("File too large"), std::string::npos) << c.args << ": " << e;
+    if (!is_dir) {
+      EXPECT_EQ(kp::test::slurp(target), "what was there") << c.args;
+      std::remove(target.c_str());
+    } else {
+      std::filesystem::remove_all(target);
+    }
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      EXPECT_EQ(entry.path().filename().string().find(".kpath-tmp-"), std::string::npos)
+          << c.args << " left " << entry.path();
+    }
   }
 }
 
