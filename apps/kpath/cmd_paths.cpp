@@ -173,6 +173,7 @@ Status validate(const PathsOptions& o) {
   }
 
   kpath::ValidateOptions vo;
+  uint32_t max_workgroup_size = 1024;  // the device's, when it can be opened
   vo.backend = o.backend;
   if (o.backend != "cpu" && o.backend != "vulkan" && o.backend != "cuda") {
     return make_error("--backend {}: expected cpu, vulkan or cuda", o.backend);
@@ -193,6 +194,7 @@ Status validate(const PathsOptions& o) {
     auto opened = runtime::open_backend(request);
     if (opened.ok()) {
       vo.device_features = opened->backend->info().features;
+      max_workgroup_size = opened->backend->info().max_workgroup_size;
     } else {
       for (const auto& [id, k] : registry.kernels()) {
         if (auto impl = k.impls.find(o.backend); impl != k.impls.end()) {
@@ -205,6 +207,7 @@ Status validate(const PathsOptions& o) {
   }
   vo.ctx = o.ctx != 0 ? o.ctx : std::min<int64_t>(config.n_ctx, 4096);
   vo.model = runtime::model_values(config);
+  vo.model.max_workgroup_size = max_workgroup_size;
   vo.resolve_weight = [](const std::string& name) { return model::resolve_weight_name(name); };
   KP_TRY(kpath::Plan plan, kpath::validate_path(path, registry, file, vo));
 

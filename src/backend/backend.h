@@ -33,6 +33,7 @@ struct DeviceInfo {
   bool is_software = false;        // lavapipe, CPU
   std::set<std::string> features;  // of kDeviceFeatures (the registry's feature names)
   std::string arch;                // "sm_90" for CUDA, device type for Vulkan
+  uint32_t max_workgroup_size = 1024;  // threads of a block / invocations of a workgroup
 };
 
 using BufferId = uint32_t;

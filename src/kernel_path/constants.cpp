@@ -1,5 +1,7 @@
 #include "kernel_path/constants.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <limits>
 
@@ -46,6 +48,53 @@ Result<ConstValue> parse_override(const ConstantDesc& c, const std::string& text
   return convert(c, v->value, v->is_integer, where);
 }
 
+// The rules value `v` of constant `c` must meet, evaluated over `table`.
+Status check_rules(const ConstantDesc& c, double v, const KernelDesc& kernel, const KernelImpl* impl,
+                   const SymbolTable& table, const std::string& where) {
+  const std::string who =
+      fmt::format("constant {} of kernel '{}'{}", c.name, kernel.id, impl ? fmt::format(" ({})", impl->backend) : "");
+  auto eval = [&](const std::string& expr, const char* rule) -> Result<double> {
+    auto r = eval_expr(expr, table);
+    if (!r.ok()) return make_error("{}: {}: rule {} '{}': {}", where, who, rule, expr, r.error().message);
+    return r->value;
+  };
+  auto fmt_num = [](double x) {
+    return x == std::floor(x) ? fmt::format("{}", static_cast<int64_t>(x)) : fmt::format("{}", x);
+  };
+  // A rule's value, with its expression when that is more than the number.
+  auto show = [&](double x, const std::string& expr) {
+    return expr == fmt_num(x) ? expr : fmt::format("{} ({})", fmt_num(x), expr);
+  };
+  if (!c.equals.empty()) {
+    KP_TRY(double want, eval(c.equals, "equals"));
+    if (v != want) {
+      return make_error("{}: {} = {} contradicts the model and the step's shapes: it must equal {}", where, who,
+                        fmt_num(v), show(want, c.equals));
+    }
+  }
+  if (!c.min.empty()) {
+    KP_TRY(double lo, eval(c.min, "min"));
+    if (v < lo) return make_error("{}: {} = {} is below its minimum {}", where, who, fmt_num(v), show(lo, c.min));
+  }
+  if (!c.max.empty()) {
+    KP_TRY(double hi, eval(c.max, "max"));
+    if (v > hi) return make_error("{}: {} = {} is above its maximum {}", where, who, fmt_num(v), show(hi, c.max));
+  }
+  if (!c.multiple_of.empty()) {
+    KP_TRY(double m, eval(c.multiple_of, "multipleOf"));
+    if (m <= 0 || std::fmod(v, m) != 0) {
+      return make_error("{}: {} = {} is not a multiple of {}", where, who, fmt_num(v), show(m, c.multiple_of));
+    }
+  }
+  if (c.pow2) {
+    const auto u = static_cast<uint64_t>(v);
+    if (v < 1 || static_cast<double>(u) != v || (u & (u - 1)) != 0) {
+      return make_error("{}: {} = {} is not a power of two", where, who, fmt_num(v));
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<ConstantValues> resolve_constants(const KernelDesc& kernel, const KernelImpl* impl,
@@ -82,9 +131,15 @@ Result<ConstantValues> resolve_constants(const KernelDesc& kernel, const KernelI
                       where);
     }
     if (!value.ok()) return value.take_error();
-    out.emplace_back(c->name, *value);
     ConstantValues one{{c->name, *value}};
+    // The rules see the symbols as they were before this constant (a constant
+    // named after a shape symbol, K or N, would otherwise equal itself).
+    SymbolTable with_value;
+    add_constants(one, with_value);
+    KP_TRY_STATUS(check_rules(*c, with_value.at(c->name).value, kernel, impl, table,
+                              overrides.count(c->name) ? where + "." + c->name : where));
     add_constants(one, table);
+    out.emplace_back(c->name, *value);
   }
   return out;
 }

@@ -181,6 +181,7 @@ void ModelValues::add_to(SymbolTable& t) const {
   f("model.final_softcap", final_softcap);
   f("model.attn_scale", attn_scale);
   f("model.embd_scale", embd_scale);
+  i("device.max_workgroup_size", max_workgroup_size);
 }
 
 }  // namespace kp::kpath

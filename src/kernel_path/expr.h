@@ -30,6 +30,10 @@ Result<ExprValue> eval_expr(std::string_view expr, const SymbolTable& symbols);
 struct ModelValues {
   uint32_t n_embd = 0, n_ff = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_vocab = 0, n_layer = 0;
   float rms_eps = 0, rope_theta = 0, attn_softcap = 0, final_softcap = 0, attn_scale = 0, embd_scale = 0;
+  // The device's limit on the threads of a block / invocations of a
+  // workgroup, as device.max_workgroup_size (set from the backend; 1024, the
+  // CUDA limit and the usual Vulkan one, where no device is known).
+  uint32_t max_workgroup_size = 1024;
   void add_to(SymbolTable& table) const;
 };
 

@@ -67,7 +67,8 @@ Result<std::vector<ConstantDesc>> parse_constants(const json& obj, const std::st
   for (size_t i = 0; i < it->size(); ++i) {
     const std::string w = fmt::format("{}.constants[{}]", where, i);
     const json& c = (*it)[i];
-    KP_TRY_STATUS(check_keys(c, w, {"name", "type", "default", "description"}));
+    KP_TRY_STATUS(
+        check_keys(c, w, {"name", "type", "default", "description", "min", "max", "multipleOf", "equals", "pow2"}));
     ConstantDesc d;
     KP_TRY(d.name, get_string(c, "name", w, true));
     KP_TRY(std::string type, get_string(c, "type", w, true));
@@ -82,6 +83,22 @@ Result<std::vector<ConstantDesc>> parse_constants(const json& obj, const std::st
     else if (def->is_number() || def->is_string()) d.default_expr = def->is_string() ? def->get<std::string>() : def->dump();
     else return make_error("{}.default: expected a number, boolean or expression string", w);
     KP_TRY(d.description, get_string(c, "description", w, false));
+    for (auto [key, field] : {std::pair{"min", &d.min}, std::pair{"max", &d.max},
+                              std::pair{"multipleOf", &d.multiple_of}, std::pair{"equals", &d.equals}}) {
+      auto r = c.find(key);
+      if (r == c.end()) continue;
+      if (r->is_number_integer()) {
+        *field = r->dump();
+      } else if (r->is_string()) {
+        *field = r->get<std::string>();
+      } else {
+        return make_error("{}.{}: expected an integer or an expression string", w, key);
+      }
+    }
+    if (auto r = c.find("pow2"); r != c.end()) {
+      if (!r->is_boolean()) return make_error("{}.pow2: expected true or false", w);
+      d.pow2 = r->get<bool>();
+    }
     if (!seen.insert(d.name).second) return make_error("{}: constant '{}' declared twice", w, d.name);
     out.push_back(std::move(d));
   }

@@ -47,6 +47,14 @@ struct ConstantDesc {
   ConstType type = ConstType::U32;
   std::string default_expr;  // expression over shape symbols and model.* values
   std::string description;
+  // What a value must satisfy (checked when a step's constants are resolved,
+  // before anything compiles). Each is an expression over the same symbols
+  // as the default, the constants declared before this one, and the device's
+  // limits (device.max_workgroup_size); empty: no such rule.
+  std::string min, max;      // inclusive bounds
+  std::string multiple_of;   // value % multiple_of == 0
+  std::string equals;        // a dimension the kernel does not choose (a weight's shape, a model value)
+  bool pow2 = false;         // a power of two
 };
 
 struct EntryDesc {

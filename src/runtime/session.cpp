@@ -74,6 +74,7 @@ Result<std::unique_ptr<Session>> Session::open(const format::GgufFile& model, co
   }
   vopts.ctx = ctx;
   vopts.model = model_values(s->config_);
+  vopts.model.max_workgroup_size = s->backend_->info().max_workgroup_size;
   vopts.resolve_weight = [](const std::string& name) { return model::resolve_weight_name(name); };
   KP_TRY(s->plan_, kpath::validate_path(s->selection_.path, s->registry_, model, vopts));
 

@@ -53,6 +53,25 @@ const std::vector<Expected>& expectations() {
        "postLayer[0].entry: key 'entry' appears twice in one object (line 24, column 68; first at line 24, "
        "column 47)"},
       {"empty_decode_steps", "decode.steps: no steps (a layer needs at least one)"},
+      // Constants against their rules, the model and the device.
+      {"constant_workgroup_zero",
+       "decode.steps[0].constants.vulkan.WG_SIZE: constant WG_SIZE of kernel 'rmsnorm' (vulkan) = 0 is below its "
+       "minimum 1"},
+      {"constant_workgroup_huge",
+       "decode.steps[0].constants.vulkan.WG_SIZE: constant WG_SIZE of kernel 'rmsnorm' (vulkan) = 1073741824 is above "
+       "its maximum 1024 (device.max_workgroup_size)"},
+      {"constant_workgroup_not_pow2",
+       "decode.steps[0].constants.vulkan.WG_SIZE: constant WG_SIZE of kernel 'rmsnorm' (vulkan) = 96 is not a power "
+       "of two"},
+      {"constant_cuda_block",
+       "decode.steps[0].constants.cuda.BLOCK: constant BLOCK of kernel 'rmsnorm' (cuda) = 48 is not a multiple of "
+       "32"},
+      {"constant_dimension_contradicts",
+       "decode.steps[2].constants.N: constant N of kernel 'matmul_q4k' (cpu) = 100 contradicts the model and the "
+       "step's shapes: it must equal 128 (N)"},
+      {"constant_head_count",
+       "decode.steps[6].constants.N_HEAD: constant N_HEAD of kernel 'attention' (cpu) = 2 contradicts the model and "
+       "the step's shapes: it must equal 4 (model.n_head)"},
       // Kernels, entries, implementations.
       {"unknown_kernel", "decode.steps[0].kernel: unknown kernel 'rmsnrom' (did you mean 'rmsnorm'?)"},
       {"unknown_kernel_in_map", "decode.steps[7].kernel.Q4_K: unknown kernel 'matmul_q4' (did you mean 'matmul_q4k'?)"},

@@ -230,6 +230,8 @@ void describe(VkPhysicalDevice pd, DeviceInfo& info, DeviceCaps& caps, VkPhysica
 
   info.backend = "vulkan";
   info.name = props.deviceName;
+  info.max_workgroup_size =
+      std::min(props.limits.maxComputeWorkGroupInvocations, props.limits.maxComputeWorkGroupSize[0]);
   if (api >= VK_API_VERSION_1_2 && drv.driverName[0] != '\0') {
     info.driver = fmt::format("{} {}", drv.driverName, drv.driverInfo);
   } else {
