@@ -117,6 +117,11 @@ Result<ConstantValues> resolve_constants(const KernelDesc& kernel, const KernelI
     }
   }
   SymbolTable table = symbols;
+  // Rules may name the device's limit; tables built without the model values
+  // (tests, tools) get the value ModelValues has when no device is known.
+  if (!table.contains("device.max_workgroup_size")) {
+    table["device.max_workgroup_size"] = ExprValue{static_cast<double>(ModelValues{}.max_workgroup_size), true};
+  }
   ConstantValues out;
   for (const auto* c : all) {
     Result<ConstValue> value = ConstValue{0u};
