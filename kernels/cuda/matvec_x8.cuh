@@ -7,7 +7,8 @@
 // Each block first quantizes its token's activation row (normalized first in
 // registers by the fused forms) into shared memory:
 // blocks of 32 values, d = amax / 127 and q = round-half-even(x * (1 / d)) (0
-// where d = 0), each an IEEE-rounded f32 operation, exactly as the CPU reference
+// where d is below FLT_MIN, zero or subnormal), each an IEEE-rounded f32
+// operation, exactly as the CPU reference
 // (src/backend/cpu/cpu_kernels_matmul.cpp, quantize_x8); beside q it keeps d
 // and d * sum(q) of every block (the latter for the K-quant mins). The products
 // then run on integers: four 8-bit products per dp4a, where the f32 kernels of
@@ -119,7 +120,7 @@ __device__ __forceinline__ void kp_x8_quantize(const KpX8Regs<kKDim, kThreads>& 
     for (int o = 4; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(KP_FULL_MASK, amax, o));
     const float d = __fdiv_rn(amax, 127.0f);
     int q[4] = {0, 0, 0, 0};
-    if (d != 0.0f) {
+    if (d >= 1.17549435e-38f) {  // FLT_MIN: below it 1 / d overflows; such a block quantizes to zeros
       const float id = __fdiv_rn(1.0f, d);
       const float e[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numbers>
 #include <random>
 
@@ -249,7 +250,7 @@ X8 quantize_x8(const std::vector<float>& x) {
     out.d.push_back(d);
     for (size_t i = b; i < b + 32; ++i) {
       // Half-even by hand: the fraction 0.5 goes to the even neighbour.
-      const float v = d == 0 ? 0.0f : x[i] * (1.0f / d);
+      const float v = d < std::numeric_limits<float>::min() ? 0.0f : x[i] * (1.0f / d);
       const float fl = std::floor(v);
       int q = static_cast<int>(fl);
       if (v - fl > 0.5f || (v - fl == 0.5f && q % 2 != 0)) ++q;
@@ -277,10 +278,13 @@ TEST(CpuKernels, X8KernelsMultiplyActivationsQuantizedToEightBits) {
       // Ties of x / d (d = 1 in block 0): 2.5 -> 2, 3.5 -> 4, -2.5 -> -2; a zero block.
       x[0] = 127.0f, x[1] = 2.5f, x[2] = 3.5f, x[3] = -2.5f;
       for (int i = 32; i < 64; ++i) x[i] = 0.0f;
+      // A block of subnormal values (1 / d would overflow): quantized to zeros, no NaN.
+      for (int i = 64; i < 96; ++i) x[i] = (i % 2 ? 1.0f : -1.0f) * 1e-40f;
       const X8 x8 = quantize_x8(x);
       ASSERT_EQ(x8.q[1], 2);
       ASSERT_EQ(x8.q[2], 4);
       ASSERT_EQ(x8.q[3], -2);
+      for (int i = 64; i < 96; ++i) ASSERT_EQ(x8.q[i], 0) << i;
       // matmul: K = kF (three Q4_K blocks per row), N = kE.
       const std::string what = fmt::format("matmul_{}_x8 T={}", tk.suffix, t);
       const Bytes w = make_weight(tk.type, kE, kF, 8);

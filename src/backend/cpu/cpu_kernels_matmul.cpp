@@ -8,6 +8,7 @@
 // tests/runtime/cpu_kernels_test.cpp, tests/runtime/op_harness_test.cpp.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "backend/cpu/cpu_kernel.h"
@@ -106,14 +107,16 @@ Status ffn_gate_up(const KernelCall& c) {
 
 // Each row of x [t_rows, k] quantized to 8 bits in blocks of 32 and back, as the
 // *_x8 kernels take their activations: d = amax / 127, q = round-half-even(x *
-// (1 / d)) in [-127, 127] (0 where d = 0), x8 = d * q, each an f32 operation.
+// (1 / d)) in [-127, 127] (0 where d is below FLT_MIN), x8 = d * q, each an f32
+// operation.
 std::vector<float> quantize_x8(const float* x, int64_t n_values) {
   std::vector<float> out(static_cast<size_t>(n_values));
   for (int64_t b = 0; b < n_values; b += 32) {
     float amax = 0.0f;
     for (int64_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
     const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    // Below FLT_MIN (zero or subnormal), 1 / d overflows: such a block is zeros.
+    const float id = d >= std::numeric_limits<float>::min() ? 1.0f / d : 0.0f;
     for (int64_t i = b; i < b + 32; ++i) {
       const float q = std::clamp(std::nearbyint(x[i] * id), -127.0f, 127.0f);
       out[static_cast<size_t>(i)] = d * q;
