@@ -79,32 +79,6 @@ Status embed(const KernelCall& c) {
   return {};
 }
 
-// x [T, K] f32, w [N, K], y [T, N] f32:  y[t, n] = sum_k x[t, k] * w[n, k].
-Status matmul(const KernelCall& c) {
-  const int64_t t_rows = c.rows();
-  KP_TRY(const int64_t k, c.dim("K"));
-  KP_TRY(const int64_t n, c.dim("N"));
-  KP_TRY(const float* x, c.in_f32(0, t_rows * k));
-  KP_TRY(const WeightView w, c.weight(1, n, k));
-  KP_TRY(float* y, c.out_f32(2, t_rows * n));
-  matmul_rows(x, t_rows, k, n, w, y, c.pool());
-  return {};
-}
-
-// x [T, E] f32, gate [F, E], up [F, E], y [T, F] f32:
-//   y[t, f] = gelu_tanh(x[t]·gate[f]) * (x[t]·up[f]).
-Status ffn_gate_up(const KernelCall& c) {
-  const int64_t t_rows = c.rows();
-  KP_TRY(const int64_t e, c.dim("E"));
-  KP_TRY(const int64_t f, c.dim("F"));
-  KP_TRY(const float* x, c.in_f32(0, t_rows * e));
-  KP_TRY(const WeightView gate, c.weight(1, f, e));
-  KP_TRY(const WeightView up, c.weight(2, f, e));
-  KP_TRY(float* y, c.out_f32(3, t_rows * f));
-  ffn_rows(x, t_rows, e, f, gate, up, y, c.pool());
-  return {};
-}
-
 // Each row of x [t_rows, k] quantized to 8 bits in blocks of 32 and back, as the
 // *_x8 kernels take their activations: d = amax / 127, q = round-half-even(x *
 // (1 / d)) in [-127, 127] (0 where d is below FLT_MIN), x8 = d * q, each an f32
@@ -125,32 +99,43 @@ std::vector<float> quantize_x8(const float* x, int64_t n_values) {
   return out;
 }
 
-// matmul on x8(x): x [T, K] f32 (K a multiple of 32), w [N, K], y [T, N] f32.
-Status matmul_x8(const KernelCall& c) {
+// The *_x8 forms need whole activation blocks: `dim` (K or E) a multiple of 32.
+Status check_x8_width(const KernelCall& c, const char* name, int64_t dim) {
+  if (dim % 32 == 0) return {};
+  return c.error(fmt::format("{} = {} is not a multiple of 32 (the 8-bit activation blocks)", name, dim));
+}
+
+// x [T, K] f32, w [N, K], y [T, N] f32:  y[t, n] = sum_k x[t, k] * w[n, k];
+// with x8 (matmul_*_x8), x quantized to 8 bits first (quantize_x8).
+Status matmul_impl(const KernelCall& c, bool x8) {
   const int64_t t_rows = c.rows();
   KP_TRY(const int64_t k, c.dim("K"));
   KP_TRY(const int64_t n, c.dim("N"));
-  if (k % 32 != 0) return c.error(fmt::format("K = {} is not a multiple of 32 (the 8-bit activation blocks)", k));
+  if (x8) KP_TRY_STATUS(check_x8_width(c, "K", k));
   KP_TRY(const float* x, c.in_f32(0, t_rows * k));
   KP_TRY(const WeightView w, c.weight(1, n, k));
   KP_TRY(float* y, c.out_f32(2, t_rows * n));
-  const std::vector<float> x8 = quantize_x8(x, t_rows * k);
-  matmul_rows(x8.data(), t_rows, k, n, w, y, c.pool());
+  std::vector<float> xq;
+  if (x8) xq = quantize_x8(x, t_rows * k);
+  matmul_rows(x8 ? xq.data() : x, t_rows, k, n, w, y, c.pool());
   return {};
 }
 
-// ffn_gate_up on x8(x): x [T, E] f32 (E a multiple of 32), gate, up [F, E], y [T, F].
-Status ffn_gate_up_x8(const KernelCall& c) {
+// x [T, E] f32, gate [F, E], up [F, E], y [T, F] f32:
+//   y[t, f] = gelu_tanh(x[t]·gate[f]) * (x[t]·up[f]);
+// with x8 (ffn_gate_up_*_x8), x quantized to 8 bits first.
+Status ffn_gate_up_impl(const KernelCall& c, bool x8) {
   const int64_t t_rows = c.rows();
   KP_TRY(const int64_t e, c.dim("E"));
   KP_TRY(const int64_t f, c.dim("F"));
-  if (e % 32 != 0) return c.error(fmt::format("E = {} is not a multiple of 32 (the 8-bit activation blocks)", e));
+  if (x8) KP_TRY_STATUS(check_x8_width(c, "E", e));
   KP_TRY(const float* x, c.in_f32(0, t_rows * e));
   KP_TRY(const WeightView gate, c.weight(1, f, e));
   KP_TRY(const WeightView up, c.weight(2, f, e));
   KP_TRY(float* y, c.out_f32(3, t_rows * f));
-  const std::vector<float> x8 = quantize_x8(x, t_rows * e);
-  ffn_rows(x8.data(), t_rows, e, f, gate, up, y, c.pool());
+  std::vector<float> xq;
+  if (x8) xq = quantize_x8(x, t_rows * e);
+  ffn_rows(x8 ? xq.data() : x, t_rows, e, f, gate, up, y, c.pool());
   return {};
 }
 
@@ -194,7 +179,7 @@ Status matmul_norm_impl(const KernelCall& c, bool x8) {
   std::vector<float> xn(static_cast<size_t>(t_rows * k));
   for (int64_t t = 0; t < t_rows; ++t) norm_row(x + t * k, nullptr, g, eps, xn.data() + t * k);
   if (x8) {
-    if (k % 32 != 0) return c.error(fmt::format("K = {} is not a multiple of 32 (the 8-bit activation blocks)", k));
+    KP_TRY_STATUS(check_x8_width(c, "K", k));
     xn = quantize_x8(xn.data(), t_rows * k);
   }
   matmul_rows(xn.data(), t_rows, k, n, w, y, c.pool());
@@ -226,13 +211,17 @@ Status ffn_gate_up_resnorm_impl(const KernelCall& c, bool x8) {
     norm_row(h_out + t * e, nullptr, g_pre, eps, xn.data() + t * e);
   }
   if (x8) {
-    if (e % 32 != 0) return c.error(fmt::format("E = {} is not a multiple of 32 (the 8-bit activation blocks)", e));
+    KP_TRY_STATUS(check_x8_width(c, "E", e));
     xn = quantize_x8(xn.data(), t_rows * e);
   }
   ffn_rows(xn.data(), t_rows, e, f, gate, up, y, c.pool());
   return {};
 }
 
+Status matmul(const KernelCall& c) { return matmul_impl(c, false); }
+Status matmul_x8(const KernelCall& c) { return matmul_impl(c, true); }
+Status ffn_gate_up(const KernelCall& c) { return ffn_gate_up_impl(c, false); }
+Status ffn_gate_up_x8(const KernelCall& c) { return ffn_gate_up_impl(c, true); }
 Status matmul_norm(const KernelCall& c) { return matmul_norm_impl(c, false); }
 Status matmul_norm_x8(const KernelCall& c) { return matmul_norm_impl(c, true); }
 Status ffn_gate_up_resnorm(const KernelCall& c) { return ffn_gate_up_resnorm_impl(c, false); }
