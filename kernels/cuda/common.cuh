@@ -166,7 +166,11 @@ __device__ __forceinline__ void kp_kquant_scale_min(uint32_t w1, uint32_t w2, ui
 // Weight types. Each describes one GGUF row layout:
 //   kBlockWeights, kBlockBytes  the quant block
 //   decode8(row, k, out)        weights k..k+7 of a row as floats (k % 8 == 0);
-//                               used by embeddings and the tiled GEMMs
+//                               used by embeddings and the tiled GEMMs. It is
+//                               decode8(load8(row, k), k, out): load8 only reads
+//                               (the bytes those weights need, as a Raw), so a
+//                               GEMM can issue the next tile's loads before it
+//                               multiplies the current one and decode after
 //   kChunkWeights, load_x, aux, dot
 //                               the matrix-vector inner loop: chunk c of a row is
 //                               what one lane handles per step, 16 bytes of
@@ -180,12 +184,17 @@ struct KpNoAux {};
 struct KpWeightF32 {
   static constexpr int kBlockWeights = 1, kBlockBytes = 4, kChunkWeights = 4;
   typedef KpNoAux Aux;
-  static __device__ __forceinline__ void decode8(const uint8_t* row, int k, float* out) {
-    const float4 a = kp_load_f4(reinterpret_cast<const float*>(row) + k);
-    const float4 b = kp_load_f4(reinterpret_cast<const float*>(row) + k + 4);
-    out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w;
-    out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
+  struct Raw {
+    float4 a, b;
+  };
+  static __device__ __forceinline__ Raw load8(const uint8_t* row, int k) {
+    return Raw{kp_load_f4(reinterpret_cast<const float*>(row) + k), kp_load_f4(reinterpret_cast<const float*>(row) + k + 4)};
   }
+  static __device__ __forceinline__ void decode8(const Raw& r, int, float* out) {
+    out[0] = r.a.x; out[1] = r.a.y; out[2] = r.a.z; out[3] = r.a.w;
+    out[4] = r.b.x; out[5] = r.b.y; out[6] = r.b.z; out[7] = r.b.w;
+  }
+  static __device__ __forceinline__ void decode8(const uint8_t* row, int k, float* out) { decode8(load8(row, k), k, out); }
   static __device__ __forceinline__ void load_x(const float* x, int c, float* xv) {
     const float4 a = kp_load_x4(x + 4 * c);
     xv[0] = a.x; xv[1] = a.y; xv[2] = a.z; xv[3] = a.w;
@@ -208,9 +217,12 @@ struct KpWeightF16 {
       out[2 * i + 1] = kp_h2f(kp_half(w[i] >> 16));
     }
   }
-  static __device__ __forceinline__ void decode8(const uint8_t* row, int k, float* out) {
-    unpack8(__ldg(reinterpret_cast<const uint4*>(row + 2 * k)), out);
+  typedef uint4 Raw;
+  static __device__ __forceinline__ Raw load8(const uint8_t* row, int k) {
+    return __ldg(reinterpret_cast<const uint4*>(row + 2 * k));
   }
+  static __device__ __forceinline__ void decode8(const Raw& r, int, float* out) { unpack8(r, out); }
+  static __device__ __forceinline__ void decode8(const uint8_t* row, int k, float* out) { decode8(load8(row, k), k, out); }
   static __device__ __forceinline__ void load_x(const float* x, int c, float* xv) {
     const float4 a = kp_load_x4(x + 8 * c), b = kp_load_x4(x + 8 * c + 4);
     xv[0] = a.x; xv[1] = a.y; xv[2] = a.z; xv[3] = a.w;
@@ -234,16 +246,23 @@ struct KpWeightQ8_0 {
   static __device__ __forceinline__ float i8(uint32_t word, int i) {
     return float(int(int8_t(uint8_t(kp_byte(word, i)))));
   }
-  static __device__ __forceinline__ void decode8(const uint8_t* row, int k, float* out) {
+  struct Raw {
+    uint16_t d;
+    uint2 q;
+  };
+  static __device__ __forceinline__ Raw load8(const uint8_t* row, int k) {
     const uint8_t* b = row + (k / 32) * kBlockBytes;
-    const float d = kp_h2f(__ldg(reinterpret_cast<const uint16_t*>(b)));
-    const uint2 q = kp_load_u64_a2(b + 2 + (k % 32));
+    return Raw{__ldg(reinterpret_cast<const uint16_t*>(b)), kp_load_u64_a2(b + 2 + (k % 32))};
+  }
+  static __device__ __forceinline__ void decode8(const Raw& r, int, float* out) {
+    const float d = kp_h2f(r.d);
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      out[i] = d * i8(q.x, i);
-      out[4 + i] = d * i8(q.y, i);
+      out[i] = d * i8(r.q.x, i);
+      out[4 + i] = d * i8(r.q.y, i);
     }
   }
+  static __device__ __forceinline__ void decode8(const uint8_t* row, int k, float* out) { decode8(load8(row, k), k, out); }
   static __device__ __forceinline__ void load_x(const float* x, int c, float* xv) {
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
@@ -275,21 +294,28 @@ struct KpWeightQ8_0 {
 // y = d * sc[s] * q - dmin * m[s].
 struct KpWeightQ4_K {
   static constexpr int kBlockWeights = 256, kBlockBytes = 144, kChunkWeights = 32;
-  static __device__ __forceinline__ void decode8(const uint8_t* row, int k, float* out) {
+  struct Raw {
+    uint4 h;  // d, dmin, scales
+    uint2 q;
+  };
+  static __device__ __forceinline__ Raw load8(const uint8_t* row, int k) {
     const uint8_t* b = row + (k / 256) * kBlockBytes;
-    const int r = k % 256, j = r / 64, hi = (r % 64) / 32, l0 = r % 32;
-    const uint4 h = __ldg(reinterpret_cast<const uint4*>(b));
-    const uint2 q = __ldg(reinterpret_cast<const uint2*>(b + 16 + 32 * j + l0));
+    const int r = k % 256, j = r / 64, l0 = r % 32;
+    return Raw{__ldg(reinterpret_cast<const uint4*>(b)), __ldg(reinterpret_cast<const uint2*>(b + 16 + 32 * j + l0))};
+  }
+  static __device__ __forceinline__ void decode8(const Raw& raw, int k, float* out) {
+    const int r = k % 256, j = r / 64, hi = (r % 64) / 32;
     float sc, m;
-    kp_kquant_scale_min(h.y, h.z, h.w, 2 * j + hi, &sc, &m);
-    const float d = kp_h2f(kp_half(h.x & 0xFFFFu)) * sc, dm = kp_h2f(kp_half(h.x >> 16)) * m;
+    kp_kquant_scale_min(raw.h.y, raw.h.z, raw.h.w, 2 * j + hi, &sc, &m);
+    const float d = kp_h2f(kp_half(raw.h.x & 0xFFFFu)) * sc, dm = kp_h2f(kp_half(raw.h.x >> 16)) * m;
     const int shift = 4 * hi;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      out[i] = d * float((q.x >> (8 * i + shift)) & 0xFu) - dm;
-      out[4 + i] = d * float((q.y >> (8 * i + shift)) & 0xFu) - dm;
+      out[i] = d * float((raw.q.x >> (8 * i + shift)) & 0xFu) - dm;
+      out[4 + i] = d * float((raw.q.y >> (8 * i + shift)) & 0xFu) - dm;
     }
   }
+  static __device__ __forceinline__ void decode8(const uint8_t* row, int k, float* out) { decode8(load8(row, k), k, out); }
   // Chunk c: block c/8, i = c%8: qs bytes [16i, 16i+16) = 16 weights of
   // sub-block 2j at 64j + 16h + 0..15 (low nibbles) and 16 of sub-block 2j+1 at
   // 64j + 32 + 16h + 0..15 (high nibbles), j = i/2, h = i%2.
@@ -349,24 +375,31 @@ struct KpWeightQ4_K {
 // As Q4_K, plus a fifth bit: bit 2j of qh[l] for weight 64j + l, bit 2j+1 for 64j + 32 + l.
 struct KpWeightQ5_K {
   static constexpr int kBlockWeights = 256, kBlockBytes = 176, kChunkWeights = 32;
-  static __device__ __forceinline__ void decode8(const uint8_t* row, int k, float* out) {
+  struct Raw {
+    uint4 h;  // d, dmin, scales
+    uint2 qh, q;
+  };
+  static __device__ __forceinline__ Raw load8(const uint8_t* row, int k) {
     const uint8_t* b = row + (k / 256) * kBlockBytes;
-    const int r = k % 256, j = r / 64, hi = (r % 64) / 32, l0 = r % 32;
-    const uint4 h = __ldg(reinterpret_cast<const uint4*>(b));
-    const uint2 qh = __ldg(reinterpret_cast<const uint2*>(b + 16 + l0));
-    const uint2 q = __ldg(reinterpret_cast<const uint2*>(b + 48 + 32 * j + l0));
+    const int r = k % 256, j = r / 64, l0 = r % 32;
+    return Raw{__ldg(reinterpret_cast<const uint4*>(b)), __ldg(reinterpret_cast<const uint2*>(b + 16 + l0)),
+               __ldg(reinterpret_cast<const uint2*>(b + 48 + 32 * j + l0))};
+  }
+  static __device__ __forceinline__ void decode8(const Raw& raw, int k, float* out) {
+    const int r = k % 256, j = r / 64, hi = (r % 64) / 32;
     float sc, m;
-    kp_kquant_scale_min(h.y, h.z, h.w, 2 * j + hi, &sc, &m);
-    const float d = kp_h2f(kp_half(h.x & 0xFFFFu)) * sc, dm = kp_h2f(kp_half(h.x >> 16)) * m;
+    kp_kquant_scale_min(raw.h.y, raw.h.z, raw.h.w, 2 * j + hi, &sc, &m);
+    const float d = kp_h2f(kp_half(raw.h.x & 0xFFFFu)) * sc, dm = kp_h2f(kp_half(raw.h.x >> 16)) * m;
     const int shift = 4 * hi, bit = 2 * j + hi;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      const uint32_t v0 = ((q.x >> (8 * i + shift)) & 0xFu) | (((qh.x >> (8 * i + bit)) & 1u) << 4);
-      const uint32_t v1 = ((q.y >> (8 * i + shift)) & 0xFu) | (((qh.y >> (8 * i + bit)) & 1u) << 4);
+      const uint32_t v0 = ((raw.q.x >> (8 * i + shift)) & 0xFu) | (((raw.qh.x >> (8 * i + bit)) & 1u) << 4);
+      const uint32_t v1 = ((raw.q.y >> (8 * i + shift)) & 0xFu) | (((raw.qh.y >> (8 * i + bit)) & 1u) << 4);
       out[i] = d * float(v0) - dm;
       out[4 + i] = d * float(v1) - dm;
     }
   }
+  static __device__ __forceinline__ void decode8(const uint8_t* row, int k, float* out) { decode8(load8(row, k), k, out); }
   static __device__ __forceinline__ void load_x(const float* x, int c, float* xv) {
     KpWeightQ4_K::load_x(x, c, xv);
   }
@@ -417,21 +450,30 @@ struct KpWeightQ6_K {
   static __device__ __forceinline__ float scale(const uint8_t* b, int s) {
     return float(int(int8_t(__ldg(b + 192 + s))));
   }
-  static __device__ __forceinline__ void decode8(const uint8_t* row, int k, float* out) {
+  struct Raw {
+    uint2 ql, qh;
+    uint16_t d;
+    int8_t sc;
+  };
+  static __device__ __forceinline__ Raw load8(const uint8_t* row, int k) {
     const uint8_t* b = row + (k / 256) * kBlockBytes;
     const int r = k % 256, n = r / 128, quarter = (r % 128) / 32, l0 = r % 32;
-    const uint2 ql = kp_load_u64_a2(b + 64 * n + 32 * (quarter & 1) + l0);
-    const uint2 qh = kp_load_u64_a2(b + 128 + 32 * n + l0);
-    const float d = kp_h2f(__ldg(reinterpret_cast<const uint16_t*>(b + 208))) * scale(b, 8 * n + l0 / 16 + 2 * quarter);
+    return Raw{kp_load_u64_a2(b + 64 * n + 32 * (quarter & 1) + l0), kp_load_u64_a2(b + 128 + 32 * n + l0),
+               __ldg(reinterpret_cast<const uint16_t*>(b + 208)), int8_t(__ldg(b + 192 + 8 * n + l0 / 16 + 2 * quarter))};
+  }
+  static __device__ __forceinline__ void decode8(const Raw& raw, int k, float* out) {
+    const int quarter = (k % 128) / 32;
+    const float d = kp_h2f(raw.d) * float(int(raw.sc));
     const int lshift = 4 * (quarter >> 1), hshift = 2 * quarter;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      const uint32_t v0 = ((ql.x >> (8 * i + lshift)) & 0xFu) | (((qh.x >> (8 * i + hshift)) & 3u) << 4);
-      const uint32_t v1 = ((ql.y >> (8 * i + lshift)) & 0xFu) | (((qh.y >> (8 * i + hshift)) & 3u) << 4);
+      const uint32_t v0 = ((raw.ql.x >> (8 * i + lshift)) & 0xFu) | (((raw.qh.x >> (8 * i + hshift)) & 3u) << 4);
+      const uint32_t v1 = ((raw.ql.y >> (8 * i + lshift)) & 0xFu) | (((raw.qh.y >> (8 * i + hshift)) & 3u) << 4);
       out[i] = d * float(int(v0) - 32);
       out[4 + i] = d * float(int(v1) - 32);
     }
   }
+  static __device__ __forceinline__ void decode8(const uint8_t* row, int k, float* out) { decode8(load8(row, k), k, out); }
   // Chunk c: block c/8, i = c%8: half n = i/4, l0 = 8 * (i%4); 32 weights at
   // 128n + l0 + {0, 32, 64, 96} + 0..7, from ql[64n + l0 ..], ql[64n + 32 + l0 ..], qh[32n + l0 ..].
   static __device__ __forceinline__ void load_x(const float* x, int c, float* xv) {
