@@ -22,8 +22,9 @@
 namespace kp::backend {
 
 // The device features kernels may require (a registry entry's "features"):
-// 16-bit floats in shaders, subgroup arithmetic, integer dot products.
-inline const std::set<std::string> kDeviceFeatures = {"f16", "int_dot", "subgroups"};
+// 16-bit floats in shaders, subgroup arithmetic, integer dot products, and
+// binary16 matrix products on tensor cores (mma.sync m16n8k16, sm_80 and later).
+inline const std::set<std::string> kDeviceFeatures = {"f16", "int_dot", "mma_f16", "subgroups"};
 
 struct DeviceInfo {
   std::string backend;      // "cpu", "vulkan", "cuda"

@@ -88,7 +88,7 @@ TEST(CliInput, MissingDirectoriesAndUnknownFeaturesAreErrors) {
                                                               "directory");
   expect_error("paths list --kernel-path-dir /nonexistent/paths", "is not a directory");
   expect_error("paths validate gemma2-q4k-fused --features f16,warp9",
-               "--features: unknown feature 'warp9' (known: f16, int_dot, subgroups)");
+               "--features: unknown feature 'warp9' (known: f16, int_dot, mma_f16, subgroups)");
 }
 
 TEST(CliInput, AFullDeviceBehindStandardOutputIsAnError) {

@@ -78,6 +78,9 @@ inline std::vector<Symbols> path_shapes(const std::string& kernel, const ModelSh
   const int64_t e = v.n_embd, f = v.n_ff, vocab = v.n_vocab;
   const int64_t qc = int64_t{v.n_head} * v.head_dim, kc = int64_t{v.n_head_kv} * v.head_dim;
   auto starts = [&](const char* prefix) { return kernel.rfind(prefix, 0) == 0; };
+  auto ends = [&](const std::string& suffix) {
+    return kernel.size() > suffix.size() && kernel.compare(kernel.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
   if (starts("embed_")) return {{{"E", e}, {"V", vocab}}};
   if (starts("matmul_norm_")) {
     // q, k, v of the fused paths, and a ragged row count (no whole row group).
@@ -86,20 +89,21 @@ inline std::vector<Symbols> path_shapes(const std::string& kernel, const ModelSh
   if (starts("matmul_")) {
     // q, k/v, o, down projections and the tied output head.
     std::set<std::pair<int64_t, int64_t>> kn = {{e, qc}, {e, kc}, {qc, e}, {f, e}, {e, vocab}};
-    // The 8-bit activation kernels walk row groups: a ragged last group too.
-    if (kernel.size() > 3 && kernel.compare(kernel.size() - 3, 3, "_x8") == 0) kn.insert({e, kc + 3});
+    // The 8-bit activation kernels walk row groups, the tensor-core ones tiles
+    // of rows: a ragged last group or tile too.
+    if (ends("_x8") || ends("_h16")) kn.insert({e, kc + 3});
     std::vector<Symbols> out;
     for (const auto& [k, n] : kn) out.push_back({{"K", k}, {"N", n}});
     return out;
   }
-  if (starts("ffn_gate_up_") && kernel.size() > 3 && kernel.compare(kernel.size() - 3, 3, "_x8") == 0) {
+  if (starts("ffn_gate_up_") && (ends("_x8") || ends("_h16"))) {
     return {{{"E", e}, {"F", f}}, {{"E", e}, {"F", f + 5}}};
   }
   if (starts("ffn_gate_up_")) return {{{"E", e}, {"F", f}}};
   if (kernel == "rmsnorm" || kernel == "rmsnorm_residual" || kernel == "add") return {{{"N", e}}};
   if (kernel == "gelu_mul") return {{{"F", f}}};
   if (kernel == "rope_neox") return {{{"C", qc}}, {{"C", kc}}};
-  if (kernel == "attention" || kernel == "attention_rope") return {{{"QC", qc}, {"KC", kc}, {"CTX", m.ctx}}};
+  if (kernel == "attention" || kernel == "attention_rope" || kernel == "attention_h16") return {{{"QC", qc}, {"KC", kc}, {"CTX", m.ctx}}};
   if (kernel == "softcap") return {{{"N", vocab}}};
   if (kernel == "repeat_penalty") return {{{"V", vocab}, {"H", m.history}}};
   if (kernel == "sample") return {{{"V", vocab}}};

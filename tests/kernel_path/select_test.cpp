@@ -163,14 +163,25 @@ TEST_F(SelectTest, ThePresetTakesTheFirstPathOfItsListTheBackendCanRun) {
   SelectionInput in;
   in.registry = &registry;
   in.dominant_type = format::GgmlType::Q4_K;
-  // The built-in preset: 8-bit activations on CUDA, gemma2-q4k-fused elsewhere.
+  // The built-in preset: 8-bit activations (and prefill on tensor cores) on
+  // CUDA, gemma2-q4k-fused elsewhere.
   for (const char* backend : {"cuda", "cpu", "vulkan"}) {
     in.backend = backend;
+    in.device_features = {"f16", "int_dot", "subgroups"};
+    if (std::string(backend) == "cuda") in.device_features.insert("mma_f16");
     Selection s = select_ok(in);
     EXPECT_EQ(s.path.id, std::string(backend) == "cuda" ? "gemma2-q4k-x8" : "gemma2-q4k-fused") << backend;
     EXPECT_EQ(s.source, ChoiceSource::kModelPreset);
     EXPECT_EQ(s.detail, "preset gemma2 for Q4_K weights");
   }
+  // A CUDA device without tensor-core f16 products (before sm_80) runs the next path of the list.
+  in.backend = "cuda";
+  in.device_features = {"f16", "int_dot", "subgroups"};
+  Selection old_gpu = select_ok(in);
+  EXPECT_EQ(old_gpu.path.id, "gemma2-q4k-fused");
+  EXPECT_EQ(old_gpu.detail,
+            "preset gemma2 for Q4_K weights (gemma2-q4k-x8 skipped: kernel 'matmul_q4k_h16' (cuda) needs the "
+            "device feature 'mma_f16')");
 
   // A list is tried in order; what was skipped is said, and a list none of
   // whose paths can run is an error naming each.

@@ -160,7 +160,7 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
 double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x))); }
 
 TEST(CpuKernels, EveryRegistryKernelAndEntryHasACpuImplementation) {
-  EXPECT_EQ(registry().kernels().size(), 46u);
+  EXPECT_EQ(registry().kernels().size(), 56u);
   for (const auto& [id, k] : registry().kernels()) {
     auto impl = k.impls.find("cpu");
     ASSERT_NE(impl, k.impls.end()) << id;
@@ -202,6 +202,50 @@ TEST(CpuKernels, MatmulMatchesDequantizeThenNaiveMatmul) {
         }
       }
     }
+  }
+}
+
+// The *_h16 forms (the prefill products on tensor cores) take x and the
+// dequantized weights rounded to binary16, nearest even, and sum exactly.
+TEST(CpuKernels, H16FormsRoundBothOperandsToBinary16) {
+  auto h = [](float v) { return f16_to_f32(f32_to_f16(v)); };
+  for (const auto& tk : kTypes) {
+    if (tk.type == GgmlType::F32) continue;  // no f32 tensor-core form
+    const int64_t t = 3;
+    std::vector<float> x = randn(t * kE, 7);
+    x[1] = 1.0f + 0x1p-11f;       // a tie: rounds to 1 (even)
+    x[2] = 1.0f + 3 * 0x1p-11f;   // a tie: rounds up to 1 + 2^-9
+    std::vector<float> xh(x.size());
+    for (size_t i = 0; i < x.size(); ++i) xh[i] = h(x[i]);
+    ASSERT_EQ(xh[1], 1.0f);
+    ASSERT_EQ(xh[2], 1.0f + 0x1p-9f);
+    const Bytes w = make_weight(tk.type, kF, kE, 8), u = make_weight(tk.type, kF, kE, 9);
+    std::vector<float> wf = dequantized(tk.type, w, kF * kE), uf = dequantized(tk.type, u, kF * kE);
+    for (float& v : wf) v = h(v);
+    for (float& v : uf) v = h(v);
+    auto dot_h = [&](int64_t r, const std::vector<float>& m, int64_t row) {
+      double acc = 0;
+      for (int64_t i = 0; i < kE; ++i) acc += static_cast<double>(xh[r * kE + i]) * m[row * kE + i];
+      return acc;
+    };
+    const std::string what = fmt::format("matmul_{}_h16 T={}", tk.suffix, t);
+    auto out = run(dispatch(std::string("matmul_") + tk.suffix + "_h16", "gemm", {{"T", t}, {"K", kE}, {"N", kF}},
+                            {to_bytes(x), w, nan_bytes(t * kF)}));
+    ASSERT_TRUE(out.ok()) << what << ": " << out.error().message;
+    std::vector<double> want(static_cast<size_t>(t * kF));
+    for (int64_t r = 0; r < t; ++r) {
+      for (int64_t n = 0; n < kF; ++n) want[r * kF + n] = dot_h(r, wf, n);
+    }
+    expect_close(floats((*out)[2]), want, 1e-6, what);
+    if (tk.type == GgmlType::Q5_K) continue;  // the registry has no ffn_gate_up_q5k
+    const std::string fwhat = fmt::format("ffn_gate_up_{}_h16 T={}", tk.suffix, t);
+    auto fout = run(dispatch(std::string("ffn_gate_up_") + tk.suffix + "_h16", "gemm",
+                             {{"T", t}, {"E", kE}, {"F", kF}}, {to_bytes(x), w, u, nan_bytes(t * kF)}));
+    ASSERT_TRUE(fout.ok()) << fwhat << ": " << fout.error().message;
+    for (int64_t r = 0; r < t; ++r) {
+      for (int64_t f = 0; f < kF; ++f) want[r * kF + f] = gelu_tanh(dot_h(r, wf, f)) * dot_h(r, uf, f);
+    }
+    expect_close(floats((*fout)[3]), want, 1e-6, fwhat);
   }
 }
 
@@ -538,6 +582,28 @@ TEST(CpuKernels, AttentionMatchesNaiveSoftmaxWithWindowAndFillsTheCaches) {
       }
     }
   }
+}
+
+// attention_h16: attention on binary16-rounded q, k, v and cache rows; the caches receive the f32 rows.
+TEST(CpuKernels, AttentionH16IsAttentionOnBinary16Operands) {
+  const int64_t qc = kHeads * kHeadDim, kc = kKvHeads * kHeadDim, ctx = 96, t = 9, pos0 = 30, window = 16;
+  const std::vector<float> q = randn(t * qc, 40, 0, 2), k = randn(t * kc, 41, 0, 2), v = randn(t * kc, 42);
+  const std::vector<float> k_cache = randn(ctx * kc, 43, 0, 2), v_cache = randn(ctx * kc, 44);
+  auto h = [](std::vector<float> x) {
+    for (float& e : x) e = f16_to_f32(f32_to_f16(e));
+    return x;
+  };
+  OpDispatch d = dispatch("attention_h16", "main", {{"T", t}, {"QC", qc}, {"KC", kc}, {"CTX", ctx}},
+                          {to_bytes(q), to_bytes(k), to_bytes(v), nan_bytes(t * qc), to_bytes(k_cache),
+                           to_bytes(v_cache)});
+  d.params.pos0 = static_cast<uint32_t>(pos0);
+  d.step.window = static_cast<uint32_t>(window);
+  auto out = run(d);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  expect_close(floats((*out)[3]), naive_attention(h(q), h(k), h(v), h(k_cache), h(v_cache), t, pos0, window, 0.125, 50),
+               1e-6, "attention_h16");
+  const std::vector<float> kc_out = floats((*out)[4]);
+  for (int64_t e = 0; e < t * kc; e += 29) EXPECT_EQ(kc_out[static_cast<size_t>(pos0 * kc + e)], k[e]) << e;
 }
 
 TEST(CpuKernels, AttentionKnownAnswers) {

@@ -129,6 +129,10 @@ std::vector<NamedCase> cases_for(const Shapes& s, bool big) {
       add("ffn_gate_up_" + t, "main", {{"T", 1}, {"E", e}, {"F", f}});
       add("ffn_gate_up_" + t, "gemm", {{"T", big ? 3 : 7}, {"E", e}, {"F", f}});
     }
+    if (type != GgmlType::F32) {  // the tensor-core (binary16 operand) forms
+      add("matmul_" + t + "_h16", "gemm", {{"T", big ? 3 : 7}, {"K", f}, {"N", e}});
+      if (type != GgmlType::Q5_K) add("ffn_gate_up_" + t + "_h16", "gemm", {{"T", big ? 3 : 7}, {"E", e}, {"F", f}});
+    }
     if (type == GgmlType::Q4_K || type == GgmlType::Q6_K) {  // the 8-bit activation forms
       add("matmul_" + t + "_x8", "main", {{"T", 1}, {"K", e}, {"N", f}});
       add("matmul_norm_" + t + "_x8", "main", {{"T", big ? 1 : 3}, {"K", e}, {"N", kc}});
@@ -156,6 +160,10 @@ std::vector<NamedCase> cases_for(const Shapes& s, bool big) {
     c.step.window = static_cast<uint32_t>(window);
   });
   add("attention", "main", {{"T", 9}, {"QC", qc}, {"KC", kc}, {"CTX", s.ctx}}, [&](OpCase& c) {
+    c.params.pos0 = static_cast<uint32_t>(window - 3);
+    c.step.window = static_cast<uint32_t>(window);
+  });
+  add("attention_h16", "main", {{"T", 9}, {"QC", qc}, {"KC", kc}, {"CTX", s.ctx}}, [&](OpCase& c) {
     c.params.pos0 = static_cast<uint32_t>(window - 3);
     c.step.window = static_cast<uint32_t>(window);
   });

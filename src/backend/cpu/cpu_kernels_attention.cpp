@@ -1,6 +1,7 @@
 // CPU reference kernels of the attention block: rope_neox, attention
 // (causal GQA with logit softcap and sliding window, appending the batch's
-// k, v rows to the caches) and attention_rope (both in one), exactly as
+// k, v rows to the caches), attention_rope (both in one) and attention_h16
+// (attention on binary16 operands), exactly as
 // docs/kernels.md defines them. Dot
 // products, softmax and the weighted sum of v are computed in double.
 // Tests: tests/runtime/cpu_kernels_test.cpp, tests/runtime/op_harness_test.cpp.
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_kernel.h"
+#include "core/fp16.h"
 
 namespace kp::backend::cpu {
 namespace {
@@ -70,7 +72,11 @@ Status rope_neox(const KernelCall& c) {
 // With `rope` (attention_rope: a positions [T, 1] i32 binding after v, so o
 // and the caches are bindings 4..6), q and k are first rotated by rope_rows
 // (THETA), exactly as rope_neox followed by attention.
-Status attention_impl(const KernelCall& c, bool rope) {
+// With `h16` (attention_h16), q and the keys and values read are rounded to
+// binary16 first; the softmax weights stay exact here (the tensor cores take
+// them in binary16 relative to a running maximum, which only a tiled
+// evaluation reproduces), and the caches receive the f32 rows.
+Status attention_impl(const KernelCall& c, bool rope, bool h16) {
   const int64_t t_rows = c.rows();
   KP_TRY(const int64_t d, c.dim("HEAD_DIM"));
   KP_TRY(const int64_t n_head, c.dim("N_HEAD"));
@@ -109,6 +115,29 @@ Status attention_impl(const KernelCall& c, bool rope) {
   }
   const int64_t window = c.step().window;
   const int64_t group = n_head / n_head_kv;
+  const float* k_append = k;  // what the caches receive: f32 rows (rotated with rope)
+  const float* v_append = v;
+  // attention_h16: binary16 copies of q, of the batch's k, v and of the cache rows before it.
+  std::vector<float> q16, k16, v16, kc16, vc16;
+  const float* k_old = k_cache;
+  const float* v_old = v_cache;
+  if (h16) {
+    auto rounded = [](const float* x, int64_t n) {
+      std::vector<float> r(x, x + n);
+      for (float& e : r) e = f16_to_f32(f32_to_f16(e));
+      return r;
+    };
+    q16 = rounded(q, t_rows * qc);
+    k16 = rounded(k, t_rows * kc);
+    v16 = rounded(v, t_rows * kc);
+    kc16 = rounded(k_cache, pos0 * kc);
+    vc16 = rounded(v_cache, pos0 * kc);
+    q = q16.data();
+    k = k16.data();
+    v = v16.data();
+    k_old = kc16.data();
+    v_old = vc16.data();
+  }
 
   c.pool().parallel_for(t_rows * n_head, 1, [&](int64_t i0, int64_t i1) {
     std::vector<double> s;
@@ -119,8 +148,8 @@ Status attention_impl(const KernelCall& c, bool rope) {
       const int64_t p = pos0 + t;
       const int64_t j0 = window > 0 ? std::max<int64_t>(0, p - window + 1) : 0;
       const int64_t kv_off = (h / group) * d;
-      auto key = [&](int64_t j) { return j >= pos0 ? k + (j - pos0) * kc + kv_off : k_cache + j * kc + kv_off; };
-      auto val = [&](int64_t j) { return j >= pos0 ? v + (j - pos0) * kc + kv_off : v_cache + j * kc + kv_off; };
+      auto key = [&](int64_t j) { return j >= pos0 ? k + (j - pos0) * kc + kv_off : k_old + j * kc + kv_off; };
+      auto val = [&](int64_t j) { return j >= pos0 ? v + (j - pos0) * kc + kv_off : v_old + j * kc + kv_off; };
       const float* qr = q + t * qc + h * d;
       s.assign(static_cast<size_t>(p - j0 + 1), 0.0);
       double s_max = -INFINITY;
@@ -149,19 +178,21 @@ Status attention_impl(const KernelCall& c, bool rope) {
     }
   });
   // Append after reading, so that earlier cache rows are read as they were.
-  std::copy(k, k + t_rows * kc, k_cache + pos0 * kc);
-  std::copy(v, v + t_rows * kc, v_cache + pos0 * kc);
+  std::copy(k_append, k_append + t_rows * kc, k_cache + pos0 * kc);
+  std::copy(v_append, v_append + t_rows * kc, v_cache + pos0 * kc);
   return {};
 }
 
-Status attention(const KernelCall& c) { return attention_impl(c, false); }
-Status attention_rope(const KernelCall& c) { return attention_impl(c, true); }
+Status attention(const KernelCall& c) { return attention_impl(c, false, false); }
+Status attention_rope(const KernelCall& c) { return attention_impl(c, true, false); }
+Status attention_h16(const KernelCall& c) { return attention_impl(c, false, true); }
 
 }  // namespace
 
 void add_attention_kernels(std::vector<CpuKernel>& out) {
   out.push_back(CpuKernel{"rope_neox", {"x", "positions", "y"}, {{"main", &rope_neox}}});
   out.push_back(CpuKernel{"attention", {"q", "k", "v", "o", "k_cache", "v_cache"}, {{"main", &attention}}});
+  out.push_back(CpuKernel{"attention_h16", {"q", "k", "v", "o", "k_cache", "v_cache"}, {{"main", &attention_h16}}});
   out.push_back(CpuKernel{"attention_rope",
                           {"q", "k", "v", "positions", "o", "k_cache", "v_cache"},
                           {{"main", &attention_rope}}});

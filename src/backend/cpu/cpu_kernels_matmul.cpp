@@ -1,7 +1,9 @@
 // CPU reference kernels over weight matrices: embed_*, matmul_*, ffn_gate_up_*
 // and the fused matmul_norm_*, ffn_gate_up_resnorm_* for every weight type
-// (F32, F16, Q8_0, Q4_K, Q5_K, Q6_K), and the *_x8 forms of the Q4_K and Q6_K ones (the
-// activations quantized to 8 bits first, quantize_x8). Each weight row is
+// (F32, F16, Q8_0, Q4_K, Q5_K, Q6_K), the *_x8 forms of the Q4_K and Q6_K ones (the
+// activations quantized to 8 bits first, quantize_x8) and the *_h16 forms of
+// matmul_* and ffn_gate_up_* (activations and dequantized weights rounded to
+// binary16 first, as tensor cores take them). Each weight row is
 // dequantized with format::dequantize into f32, dot products accumulate in
 // double and are rounded to f32 once. Output rows are split over the pool.
 // Bindings and constants: kernels/registry.json. Tests:
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_kernel.h"
+#include "core/fp16.h"
 
 namespace kp::backend::cpu {
 namespace {
@@ -25,13 +28,29 @@ double dot(const float* a, const float* b, int64_t n) {
 // Output rows per task: enough work to amortize the hand-off.
 int64_t row_grain(int64_t cols, int64_t t) { return std::max<int64_t>(1, 65536 / std::max<int64_t>(1, cols * t)); }
 
+// How a product takes its operands: as they are, activations quantized to 8
+// bits (quantize_x8), or activations and weights rounded to binary16 (round_h16).
+enum class Operands { kF32, kX8, kH16 };
+
+float round_h16(float v) { return f16_to_f32(f32_to_f16(v)); }
+
+void round_h16(float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) v[i] = round_h16(v[i]);
+}
+
+// Row r of w, dequantized (and rounded to binary16 with h16).
+void weight_row(const WeightView& w, int64_t r, bool h16, std::vector<float>& row) {
+  w.dequantize_row(r, row.data());
+  if (h16) round_h16(row.data(), static_cast<int64_t>(row.size()));
+}
+
 // y[t, r] = x[t] · w[r] for every output row, rows split over the pool.
-void matmul_rows(const float* x, int64_t t_rows, int64_t k, int64_t n, const WeightView& w, float* y,
+void matmul_rows(const float* x, int64_t t_rows, int64_t k, int64_t n, const WeightView& w, bool h16, float* y,
                  ThreadPool& pool) {
   pool.parallel_for(n, row_grain(k, t_rows), [&](int64_t n0, int64_t n1) {
     std::vector<float> row(static_cast<size_t>(k));
     for (int64_t r = n0; r < n1; ++r) {
-      w.dequantize_row(r, row.data());
+      weight_row(w, r, h16, row);
       for (int64_t t = 0; t < t_rows; ++t) y[t * n + r] = static_cast<float>(dot(x + t * k, row.data(), k));
     }
   });
@@ -39,12 +58,12 @@ void matmul_rows(const float* x, int64_t t_rows, int64_t k, int64_t n, const Wei
 
 // y[t, r] = gelu_tanh(x[t] · gate[r]) * (x[t] · up[r]), rows split over the pool.
 void ffn_rows(const float* x, int64_t t_rows, int64_t e, int64_t f, const WeightView& gate, const WeightView& up,
-              float* y, ThreadPool& pool) {
+              bool h16, float* y, ThreadPool& pool) {
   pool.parallel_for(f, row_grain(2 * e, t_rows), [&](int64_t f0, int64_t f1) {
     std::vector<float> g_row(static_cast<size_t>(e)), u_row(static_cast<size_t>(e));
     for (int64_t r = f0; r < f1; ++r) {
-      gate.dequantize_row(r, g_row.data());
-      up.dequantize_row(r, u_row.data());
+      weight_row(gate, r, h16, g_row);
+      weight_row(up, r, h16, u_row);
       for (int64_t t = 0; t < t_rows; ++t) {
         const double g = dot(x + t * e, g_row.data(), e);
         const double u = dot(x + t * e, u_row.data(), e);
@@ -105,9 +124,23 @@ Status check_x8_width(const KernelCall& c, const char* name, int64_t dim) {
   return c.error(fmt::format("{} = {} is not a multiple of 32 (the 8-bit activation blocks)", name, dim));
 }
 
+// x as the operands take it: quantized to 8 bits or rounded to binary16 (a copy), or x itself.
+const float* prepare_x(const float* x, int64_t n_values, Operands ops, std::vector<float>& copy) {
+  if (ops == Operands::kF32) return x;
+  if (ops == Operands::kX8) {
+    copy = quantize_x8(x, n_values);
+  } else {
+    copy.assign(x, x + n_values);
+    round_h16(copy.data(), n_values);
+  }
+  return copy.data();
+}
+
 // x [T, K] f32, w [N, K], y [T, N] f32:  y[t, n] = sum_k x[t, k] * w[n, k];
-// with x8 (matmul_*_x8), x quantized to 8 bits first (quantize_x8).
-Status matmul_impl(const KernelCall& c, bool x8) {
+// with kX8 (matmul_*_x8), x quantized to 8 bits first (quantize_x8); with kH16
+// (matmul_*_h16), x and w rounded to binary16.
+Status matmul_impl(const KernelCall& c, Operands ops) {
+  const bool x8 = ops == Operands::kX8;
   const int64_t t_rows = c.rows();
   KP_TRY(const int64_t k, c.dim("K"));
   KP_TRY(const int64_t n, c.dim("N"));
@@ -115,16 +148,16 @@ Status matmul_impl(const KernelCall& c, bool x8) {
   KP_TRY(const float* x, c.in_f32(0, t_rows * k));
   KP_TRY(const WeightView w, c.weight(1, n, k));
   KP_TRY(float* y, c.out_f32(2, t_rows * n));
-  std::vector<float> xq;
-  if (x8) xq = quantize_x8(x, t_rows * k);
-  matmul_rows(x8 ? xq.data() : x, t_rows, k, n, w, y, c.pool());
+  std::vector<float> copy;
+  matmul_rows(prepare_x(x, t_rows * k, ops, copy), t_rows, k, n, w, ops == Operands::kH16, y, c.pool());
   return {};
 }
 
 // x [T, E] f32, gate [F, E], up [F, E], y [T, F] f32:
 //   y[t, f] = gelu_tanh(x[t]·gate[f]) * (x[t]·up[f]);
-// with x8 (ffn_gate_up_*_x8), x quantized to 8 bits first.
-Status ffn_gate_up_impl(const KernelCall& c, bool x8) {
+// with kX8 (ffn_gate_up_*_x8), x quantized to 8 bits first; with kH16, x, gate and up rounded to binary16.
+Status ffn_gate_up_impl(const KernelCall& c, Operands ops) {
+  const bool x8 = ops == Operands::kX8;
   const int64_t t_rows = c.rows();
   KP_TRY(const int64_t e, c.dim("E"));
   KP_TRY(const int64_t f, c.dim("F"));
@@ -133,9 +166,8 @@ Status ffn_gate_up_impl(const KernelCall& c, bool x8) {
   KP_TRY(const WeightView gate, c.weight(1, f, e));
   KP_TRY(const WeightView up, c.weight(2, f, e));
   KP_TRY(float* y, c.out_f32(3, t_rows * f));
-  std::vector<float> xq;
-  if (x8) xq = quantize_x8(x, t_rows * e);
-  ffn_rows(x8 ? xq.data() : x, t_rows, e, f, gate, up, y, c.pool());
+  std::vector<float> copy;
+  ffn_rows(prepare_x(x, t_rows * e, ops, copy), t_rows, e, f, gate, up, ops == Operands::kH16, y, c.pool());
   return {};
 }
 
@@ -182,7 +214,7 @@ Status matmul_norm_impl(const KernelCall& c, bool x8) {
     KP_TRY_STATUS(check_x8_width(c, "K", k));
     xn = quantize_x8(xn.data(), t_rows * k);
   }
-  matmul_rows(xn.data(), t_rows, k, n, w, y, c.pool());
+  matmul_rows(xn.data(), t_rows, k, n, w, false, y, c.pool());
   return {};
 }
 
@@ -214,14 +246,16 @@ Status ffn_gate_up_resnorm_impl(const KernelCall& c, bool x8) {
     KP_TRY_STATUS(check_x8_width(c, "E", e));
     xn = quantize_x8(xn.data(), t_rows * e);
   }
-  ffn_rows(xn.data(), t_rows, e, f, gate, up, y, c.pool());
+  ffn_rows(xn.data(), t_rows, e, f, gate, up, false, y, c.pool());
   return {};
 }
 
-Status matmul(const KernelCall& c) { return matmul_impl(c, false); }
-Status matmul_x8(const KernelCall& c) { return matmul_impl(c, true); }
-Status ffn_gate_up(const KernelCall& c) { return ffn_gate_up_impl(c, false); }
-Status ffn_gate_up_x8(const KernelCall& c) { return ffn_gate_up_impl(c, true); }
+Status matmul(const KernelCall& c) { return matmul_impl(c, Operands::kF32); }
+Status matmul_x8(const KernelCall& c) { return matmul_impl(c, Operands::kX8); }
+Status matmul_h16(const KernelCall& c) { return matmul_impl(c, Operands::kH16); }
+Status ffn_gate_up(const KernelCall& c) { return ffn_gate_up_impl(c, Operands::kF32); }
+Status ffn_gate_up_x8(const KernelCall& c) { return ffn_gate_up_impl(c, Operands::kX8); }
+Status ffn_gate_up_h16(const KernelCall& c) { return ffn_gate_up_impl(c, Operands::kH16); }
 Status matmul_norm(const KernelCall& c) { return matmul_norm_impl(c, false); }
 Status matmul_norm_x8(const KernelCall& c) { return matmul_norm_impl(c, true); }
 Status ffn_gate_up_resnorm(const KernelCall& c) { return ffn_gate_up_resnorm_impl(c, false); }
@@ -237,6 +271,7 @@ void add_matmul_kernels(std::vector<CpuKernel>& out) {
     if (t == "q4k" || t == "q6k") {
       out.push_back(CpuKernel{"matmul_" + t + "_x8", {"x", "w", "y"}, {{"main", &matmul_x8}}});
     }
+    if (t != "f32") out.push_back(CpuKernel{"matmul_" + t + "_h16", {"x", "w", "y"}, {{"gemm", &matmul_h16}}});
     out.push_back(CpuKernel{"matmul_norm_" + t, {"x", "w", "norm", "y"}, {{"main", &matmul_norm}}});
     if (t == "q4k" || t == "q6k") {
       out.push_back(CpuKernel{"matmul_norm_" + t + "_x8", {"x", "w", "norm", "y"}, {{"main", &matmul_norm_x8}}});
@@ -246,6 +281,9 @@ void add_matmul_kernels(std::vector<CpuKernel>& out) {
                               {{"main", &ffn_gate_up}, {"gemm", &ffn_gate_up}}});
       if (t == "q4k" || t == "q6k") {
         out.push_back(CpuKernel{"ffn_gate_up_" + t + "_x8", {"x", "gate", "up", "y"}, {{"main", &ffn_gate_up_x8}}});
+      }
+      if (t != "f32") {
+        out.push_back(CpuKernel{"ffn_gate_up_" + t + "_h16", {"x", "gate", "up", "y"}, {{"gemm", &ffn_gate_up_h16}}});
       }
       out.push_back(CpuKernel{"ffn_gate_up_resnorm_" + t,
                               {"x", "h", "gate", "up", "norm_post", "norm_pre", "h_out", "y"},
