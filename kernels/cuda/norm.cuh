@@ -12,29 +12,44 @@ __device__ __forceinline__ void kp_rmsnorm_row(const float* x, const float* w, c
   static_assert(kThreads % 32 == 0 && kThreads <= 1024, "BLOCK must be a multiple of 32, at most 1024");
   __shared__ float scratch[32];
   const int tid = threadIdx.x;
-  float ss = 0.0f;
   if constexpr (kCols % 4 == 0) {
-    for (int i = 4 * tid; i < kCols; i += 4 * kThreads) {
-      const float4 v = *reinterpret_cast<const float4*>(x + i);
-      ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-    }
-  } else {
-    for (int i = tid; i < kCols; i += kThreads) ss += x[i] * x[i];
-  }
-  ss = kp_block_sum<kThreads>(ss, scratch);
-  const float inv = 1.0f / sqrtf(ss / float(kCols) + eps);
-  if constexpr (kCols % 4 == 0) {
-    for (int i = 4 * tid; i < kCols; i += 4 * kThreads) {
-      const float4 v = *reinterpret_cast<const float4*>(x + i);
-      const float4 g = __ldg(reinterpret_cast<const float4*>(w + i));
-      float4 r = make_float4(v.x * inv * g.x, v.y * inv * g.y, v.z * inv * g.z, v.w * inv * g.w);
-      if (residual != nullptr) {
-        const float4 h = *reinterpret_cast<const float4*>(residual + i);
-        r.x += h.x; r.y += h.y; r.z += h.z; r.w += h.w;
+    // Every load of the row (x, w and the residual) is issued before the sum
+    // of squares is reduced, so the block waits on memory once, not once per
+    // step; the per-thread sum keeps the order of the loop it replaces.
+    constexpr int kQuads = kCols / 4;
+    constexpr int kIters = (kQuads + kThreads - 1) / kThreads;
+    float4 v[kIters], g[kIters], h[kIters];
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const int q = tid + i * kThreads;
+      if (q < kQuads) {
+        v[i] = *reinterpret_cast<const float4*>(x + 4 * q);
+        g[i] = __ldg(reinterpret_cast<const float4*>(w + 4 * q));
+        h[i] = residual != nullptr ? *reinterpret_cast<const float4*>(residual + 4 * q) : make_float4(0, 0, 0, 0);
       }
-      *reinterpret_cast<float4*>(y + i) = r;
+    }
+    float ss = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      if (tid + i * kThreads < kQuads) ss += v[i].x * v[i].x + v[i].y * v[i].y + v[i].z * v[i].z + v[i].w * v[i].w;
+    }
+    ss = kp_block_sum<kThreads>(ss, scratch);
+    const float inv = 1.0f / sqrtf(ss / float(kCols) + eps);
+#pragma unroll
+    for (int i = 0; i < kIters; ++i) {
+      const int q = tid + i * kThreads;
+      if (q >= kQuads) continue;
+      float4 r = make_float4(v[i].x * inv * g[i].x, v[i].y * inv * g[i].y, v[i].z * inv * g[i].z, v[i].w * inv * g[i].w);
+      if (residual != nullptr) {
+        r.x += h[i].x; r.y += h[i].y; r.z += h[i].z; r.w += h[i].w;
+      }
+      *reinterpret_cast<float4*>(y + 4 * q) = r;
     }
   } else {
+    float ss = 0.0f;
+    for (int i = tid; i < kCols; i += kThreads) ss += x[i] * x[i];
+    ss = kp_block_sum<kThreads>(ss, scratch);
+    const float inv = 1.0f / sqrtf(ss / float(kCols) + eps);
     for (int i = tid; i < kCols; i += kThreads) {
       const float r = x[i] * inv * __ldg(w + i);
       y[i] = residual != nullptr ? residual[i] + r : r;
