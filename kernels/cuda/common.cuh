@@ -141,6 +141,18 @@ __device__ __forceinline__ uint2 kp_load_u64_a2(const uint8_t* p) {
   return r;
 }
 
+// The same 8 bytes where the 4 bytes after them and the 2 before a 4-byte
+// boundary are readable too (Q6_K's ql and qh runs: the block goes on after
+// them, and a block starting 2 bytes past a boundary follows the previous
+// row's): three aligned 4-byte loads and two funnel shifts.
+__device__ __forceinline__ uint2 kp_load_u64_a2_inner(const uint8_t* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  const uint32_t* w = reinterpret_cast<const uint32_t*>(a & ~uintptr_t{3});
+  const uint32_t shift = uint32_t(a & 3u) * 8u;  // 0 or 16
+  const uint32_t w0 = __ldg(w), w1 = __ldg(w + 1), w2 = __ldg(w + 2);
+  return make_uint2(__funnelshift_r(w0, w1, shift), __funnelshift_r(w1, w2, shift));
+}
+
 __device__ __forceinline__ uint32_t kp_byte(uint32_t word, int i) { return (word >> (8 * i)) & 0xFFu; }
 
 // Byte k (0..11) of the packed K-quant scales, held in header words w1..w3.
@@ -458,7 +470,7 @@ struct KpWeightQ6_K {
   static __device__ __forceinline__ Raw load8(const uint8_t* row, int k) {
     const uint8_t* b = row + (k / 256) * kBlockBytes;
     const int r = k % 256, n = r / 128, quarter = (r % 128) / 32, l0 = r % 32;
-    return Raw{kp_load_u64_a2(b + 64 * n + 32 * (quarter & 1) + l0), kp_load_u64_a2(b + 128 + 32 * n + l0),
+    return Raw{kp_load_u64_a2_inner(b + 64 * n + 32 * (quarter & 1) + l0), kp_load_u64_a2_inner(b + 128 + 32 * n + l0),
                __ldg(reinterpret_cast<const uint16_t*>(b + 208)), int8_t(__ldg(b + 192 + 8 * n + l0 / 16 + 2 * quarter))};
   }
   static __device__ __forceinline__ void decode8(const Raw& raw, int k, float* out) {
@@ -501,9 +513,9 @@ struct KpWeightQ6_K {
   static __device__ __forceinline__ float dot(const uint8_t* row, int c, const float* xv, const Aux& a) {
     const uint8_t* b = row + (c / 8) * kBlockBytes;
     const int i = c % 8, n = i / 4, l0 = 8 * (i % 4);
-    const uint2 ql0 = kp_load_u64_a2(b + 64 * n + l0);
-    const uint2 ql1 = kp_load_u64_a2(b + 64 * n + 32 + l0);
-    const uint2 qh = kp_load_u64_a2(b + 128 + 32 * n + l0);
+    const uint2 ql0 = kp_load_u64_a2_inner(b + 64 * n + l0);
+    const uint2 ql1 = kp_load_u64_a2_inner(b + 64 * n + 32 + l0);
+    const uint2 qh = kp_load_u64_a2_inner(b + 128 + 32 * n + l0);
     const uint32_t lo[2] = {ql0.x, ql0.y}, hi[2] = {ql1.x, ql1.y}, hb[2] = {qh.x, qh.y};
     float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll

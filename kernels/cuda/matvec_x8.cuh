@@ -212,9 +212,9 @@ struct KpX8Q6_K {
   static __device__ __forceinline__ float dot(const uint8_t* w_row, int c, const X& x) {
     const uint8_t* b = w_row + (c / 8) * kBlockBytes;
     const int i = c % 8, n = i / 4, l0 = 8 * (i % 4);
-    const uint2 ql0 = kp_load_u64_a2(b + 64 * n + l0);
-    const uint2 ql1 = kp_load_u64_a2(b + 64 * n + 32 + l0);
-    const uint2 qh = kp_load_u64_a2(b + 128 + 32 * n + l0);
+    const uint2 ql0 = kp_load_u64_a2_inner(b + 64 * n + l0);
+    const uint2 ql1 = kp_load_u64_a2_inner(b + 64 * n + 32 + l0);
+    const uint2 qh = kp_load_u64_a2_inner(b + 128 + 32 * n + l0);
     const uint32_t lo[2] = {ql0.x, ql0.y}, hi[2] = {ql1.x, ql1.y}, hb[2] = {qh.x, qh.y};
     int s[4] = {0, 0, 0, 0};
 #pragma unroll
