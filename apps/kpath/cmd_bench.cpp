@@ -49,8 +49,9 @@ std::string command_line(const BenchCliOptions& o) {
   if (!e.kernel_dir.empty()) c += " --kernel-dir " + e.kernel_dir;
   for (const auto& d : e.path_dirs) c += " --kernel-path-dir " + d;
   if (!e.config_file.empty()) c += " --config " + e.config_file;
-  c += fmt::format(" -p {} -n {} -r {} -b {} --bandwidth-mib {}", o.n_prompt, o.n_gen, o.reps, e.batch_size,
-                   o.bandwidth_mib);
+  c += fmt::format(" -p {} -n {} -r {} -b {}", o.n_prompt, o.n_gen, o.reps, e.batch_size);
+  if (e.ubatch_size > 0) c += fmt::format(" -ub {}", e.ubatch_size);
+  c += fmt::format(" --bandwidth-mib {}", o.bandwidth_mib);
   if (o.ops > 0) c += fmt::format(" --ops {}", o.ops);
   return c;
 }
@@ -96,17 +97,16 @@ Status bench(const BenchCliOptions& o) {
   run.n_prompt = static_cast<uint32_t>(o.n_prompt);
   run.n_gen = static_cast<uint32_t>(o.n_gen);
   run.reps = static_cast<uint32_t>(o.reps);
-  run.batch = static_cast<uint32_t>(o.engine.batch_size);
   run.bandwidth_note = "not requested (--bandwidth-mib 0)";
   runtime::BenchOptions bo{run.n_prompt, run.n_gen, run.reps};
   for (size_t i = 0; i < paths.size(); ++i) {
     const std::string& p = paths[i];
-    auto opened = open_session(file, engine_for(o.engine, o.engine.backend, p, static_cast<uint32_t>(ctx),
-                                                o.engine.batch_size), true);
+    auto opened = open_session(file, engine_for(o.engine, o.engine.backend, p, static_cast<uint32_t>(ctx), 0), true);
     if (!opened.ok()) return make_error("{}{}", p.empty() ? "" : "--kernel-path " + p + ": ", opened.error().message);
     runtime::Session& s = **opened;
     const auto& info = s.backend().info();
     if (i == 0) {
+      run.batch = static_cast<uint32_t>(s.executor().max_batch());
       run.backend = info.backend;
       run.device = info.name;
       run.driver = info.driver;

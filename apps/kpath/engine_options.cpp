@@ -28,7 +28,13 @@ void add_engine_options(CLI::App& sub, EngineOptions& o, bool allow_reference) {
                "Wait for the device after every dispatch, so a device fault names its step (Vulkan, CUDA; slow)");
   sub.add_option("-c,--ctx-size", o.ctx_size, "Context size in tokens (0: min(model's, 4096))")
       ->capture_default_str();
-  sub.add_option("-b,--batch-size", o.batch_size, "Prompt tokens per prefill dispatch")->capture_default_str();
+  sub.add_option("-b,--batch-size", o.batch_size,
+                 "Logical batch: most prompt tokens per prefill call; each dispatch takes min(-b, -ub)")
+      ->capture_default_str();
+  sub.add_option("--ubatch-size", o.ubatch_size,
+                 "Physical batch (also -ub): prompt tokens per prefill dispatch (0: the device's default, 512 on "
+                 "GPUs, 256 on CPUs and software devices)")
+      ->capture_default_str();
   sub.add_option("-t,--threads", o.threads, "Threads of the cpu backend (default: one per physical core)");
 }
 
@@ -42,6 +48,9 @@ Status check_engine_options(const EngineOptions& o) {
   }
   if (o.batch_size < 1 || o.batch_size > 65536) {
     return make_error("--batch-size must be between 1 and 65536, got {}", o.batch_size);
+  }
+  if (o.ubatch_size < 0 || o.ubatch_size > 65536) {
+    return make_error("--ubatch-size must be between 0 and 65536, got {}", o.ubatch_size);
   }
   if (o.device < -1) return make_error("--device must be >= 0, got {}", o.device);
   if (o.threads > 1024) return make_error("--threads must be between 1 and 1024, got {}", o.threads);
@@ -67,6 +76,7 @@ Result<std::unique_ptr<runtime::Session>> open_session(const format::GgufFile& m
   so.path_dirs = o.path_dirs;
   so.ctx = static_cast<uint32_t>(o.ctx_size);
   so.max_batch = o.batch_size;
+  so.max_ubatch = o.ubatch_size;
   KP_TRY(std::unique_ptr<runtime::Session> s, runtime::Session::open(model, so));
   if (!quiet) print_session(*s);
   return s;

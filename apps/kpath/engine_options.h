@@ -25,7 +25,8 @@ struct EngineOptions {
   bool vulkan_checkpoints = false;
   bool sync_each_dispatch = false;
   int64_t ctx_size = 0;
-  int64_t batch_size = 256;
+  int64_t batch_size = 2048;  // -b: logical batch
+  int64_t ubatch_size = 0;    // -ub (--ubatch-size): rows per prefill dispatch; 0: the device's default
   unsigned threads = 0;                // cpu backend; 0: one per physical core
   bool cpu_reference_kernels = false;  // cpu backend: the reference loops (verify's reference)
 
@@ -33,7 +34,7 @@ struct EngineOptions {
 };
 
 // Registers --backend, --device, --kernel-path, --config, --kernel-dir,
-// --kernel-path-dir, --vulkan-validation, --ctx-size, --batch-size and --threads.
+// --kernel-path-dir, --vulkan-validation, --ctx-size, --batch-size, --ubatch-size and --threads.
 void add_engine_options(CLI::App& sub, EngineOptions& o, bool allow_reference);
 
 // Checks the values (one error naming the flag) before any work.

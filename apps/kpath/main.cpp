@@ -3,10 +3,13 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "app.h"
 
@@ -35,8 +38,15 @@ int finish_stdout(int exit_code) {
 int main(int argc, char** argv) {
   int exit_code = 0;
   const std::unique_ptr<CLI::App> app = kp::cli::make_app(&exit_code);
+  // llama.cpp's spelling of the physical batch: "-ub N" is --ubatch-size N (CLI11 short names are one letter).
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::string& a : args) {
+    if (a == "-ub") a = "--ubatch-size";
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last first
+  if (argc > 0) app->name(argv[0]);        // as parse(argc, argv) names it, for the usage line
   try {
-    app->parse(argc, argv);
+    app->parse(args);
     exit_code = finish_stdout(exit_code);
   } catch (const CLI::CallForHelp& e) {
     return app->exit(e);

@@ -21,8 +21,9 @@ inline Status check_measure_options(const EngineOptions& e, const char* command)
   return {};
 }
 
-// `e` with another path, backend, context and prefill batch. The device index
-// and Vulkan validation only apply to the backend the flags name.
+// `e` with another path, backend, context and prefill batch: `batch` rows per
+// prefill dispatch exactly (-b and -ub both), or 0 for e's -b and -ub. The
+// device index and Vulkan validation only apply to the backend the flags name.
 inline EngineOptions engine_for(const EngineOptions& e, const std::string& backend, const std::string& kernel_path,
                                 uint32_t ctx, int64_t batch) {
   EngineOptions o = e;
@@ -33,7 +34,10 @@ inline EngineOptions engine_for(const EngineOptions& e, const std::string& backe
   o.backend = backend;
   o.kernel_path = kernel_path;
   o.ctx_size = ctx;
-  o.batch_size = batch;
+  if (batch > 0) {
+    o.batch_size = batch;
+    o.ubatch_size = batch;
+  }
   return o;
 }
 

@@ -35,6 +35,10 @@ struct DeviceInfo {
   std::set<std::string> features;  // of kDeviceFeatures (the registry's feature names)
   std::string arch;                // "sm_90" for CUDA, device type for Vulkan
   uint32_t max_workgroup_size = 1024;  // threads of a block / invocations of a workgroup
+  // Prompt tokens per prefill dispatch unless the user says (-ub): enough rows
+  // for a GPU's matrix units, fewer where a large batch buys nothing (CPUs,
+  // software devices).
+  uint32_t prefill_batch = 256;
 };
 
 using BufferId = uint32_t;

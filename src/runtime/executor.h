@@ -69,6 +69,7 @@ class Executor {
   uint32_t pos() const { return pos_; }
   void reset() { pos_ = 0; }
   uint32_t ctx() const { return static_cast<uint32_t>(plan_.ctx); }
+  int64_t max_batch() const { return options_.max_batch; }  // rows per prefill dispatch
 
   // Per-dispatch device timings for the following calls (slower: no replay
   // batching on some backends). Events of the calls since enable/clear.

@@ -79,7 +79,9 @@ Result<std::unique_ptr<Session>> Session::open(const format::GgufFile& model, co
   KP_TRY(s->plan_, kpath::validate_path(s->selection_.path, s->registry_, model, vopts));
 
   ExecutorOptions eopts;
-  eopts.max_batch = std::max<int64_t>(1, std::min<int64_t>(options.max_batch, ctx));
+  // Rows per prefill dispatch: -ub (or the device's default), at most -b and the context.
+  const int64_t ubatch = options.max_ubatch > 0 ? options.max_ubatch : s->backend_->info().prefill_batch;
+  eopts.max_batch = std::max<int64_t>(1, std::min<int64_t>({options.max_batch, ubatch, int64_t{ctx}}));
   for (uint32_t l = 0; l < s->config_.n_layer; ++l) eopts.layer_windows.push_back(s->config_.layer_window(l));
   KP_TRY(s->executor_, Executor::create(s->plan_, model, *s->backend_, eopts));
   return s;

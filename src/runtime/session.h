@@ -27,7 +27,8 @@ struct SessionOptions {
   std::string kernel_dir;                 // --kernel-dir (custom kernels)
   std::vector<std::string> path_dirs;     // --kernel-path-dir
   uint32_t ctx = 0;                       // 0: min(model's context, 4096)
-  int64_t max_batch = 256;
+  int64_t max_batch = 2048;  // -b: most prompt tokens per prefill call (the logical batch)
+  int64_t max_ubatch = 0;    // -ub: prompt tokens per prefill dispatch; 0: the device's prefill_batch
 };
 
 class Session {

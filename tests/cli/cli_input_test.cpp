@@ -91,6 +91,24 @@ TEST(CliInput, MissingDirectoriesAndUnknownFeaturesAreErrors) {
                "--features: unknown feature 'warp9' (known: f16, int_dot, mma_f16, subgroups)");
 }
 
+// -b is the logical batch and -ub (llama.cpp's spelling of --ubatch-size) the
+// rows per prefill dispatch: each dispatch takes min(-b, -ub); 0 is the device's default.
+TEST(CliInput, BatchAndMicroBatchSizes) {
+  const Output ub = kpath("bench --backend cpu -p 40 -n 0 -r 1 --bandwidth-mib 0 -ub 16");
+  ASSERT_EQ(ub.exit_code, 0) << ub.err;
+  EXPECT_NE(ub.out.find("-b 2048 -ub 16"), std::string::npos) << ub.out;
+  EXPECT_NE(ub.out.find("40 prompt tokens in batches of 16"), std::string::npos) << ub.out;
+  const Output both = kpath("bench --backend cpu -p 40 -n 0 -r 1 --bandwidth-mib 0 -b 8 --ubatch-size 16");
+  ASSERT_EQ(both.exit_code, 0) << both.err;
+  EXPECT_NE(both.out.find("40 prompt tokens in batches of 8"), std::string::npos) << both.out;
+  // The CPU's default (the context, -p + -n, bounds it too).
+  const Output dflt = kpath("bench --backend cpu -p 300 -n 0 -r 1 --bandwidth-mib 0");
+  ASSERT_EQ(dflt.exit_code, 0) << dflt.err;
+  EXPECT_NE(dflt.out.find("300 prompt tokens in batches of 256"), std::string::npos) << dflt.out;
+  expect_error("run -p hi -ub -1", "--ubatch-size must be between 0 and 65536, got -1");
+  expect_error("run -p hi -b 0", "--batch-size must be between 1 and 65536, got 0");
+}
+
 TEST(CliInput, AFullDeviceBehindStandardOutputIsAnError) {
   const std::string err = kp::test::temp_path("kp_cli_input", "full_stderr");
   for (const std::string args : {"info", "paths show gemma2-q4k-fused", "paths list", "run -p hi -n 4 --temp 0"}) {

@@ -49,6 +49,7 @@ Result<DeviceInfo> query_device(const CudaDriver& drv, int ordinal, CUdevice* ou
   // Registry feature names. Every GPU NVRTC 12/13 targets (sm_75+) has f16
   // arithmetic, warp shuffles and dp4a.
   info.features = {"f16", "subgroups", "int_dot"};
+  info.prefill_batch = 512;
   if (major >= 8) {
     info.features.insert("bf16");
     info.features.insert("mma_f16");  // mma.sync.m16n8k16 with f16 operands

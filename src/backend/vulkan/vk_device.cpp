@@ -239,6 +239,7 @@ void describe(VkPhysicalDevice pd, DeviceInfo& info, DeviceCaps& caps, VkPhysica
   }
   info.memory_bytes = device_local;
   info.is_software = props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+  info.prefill_batch = info.is_software ? 256 : 512;
   info.features.clear();
   if (caps.f16) info.features.insert("f16");
   if (caps.subgroup_arithmetic) info.features.insert("subgroups");
