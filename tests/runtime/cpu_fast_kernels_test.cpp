@@ -10,7 +10,13 @@
 #include <string>
 #include <vector>
 
+#include <hwy/targets.h>
+
+#include <random>
+
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_quant_dot_x8.h"
+#include "format/quant.h"
 #include "backend/op_harness.h"
 #include "core/check.h"
 #include "core/mapped_file.h"
@@ -79,6 +85,15 @@ std::vector<FastCase> cases() {
     out.push_back({"ffn_gate_up_" + type, "main", {{"T", 1}, {"E", 2304}, {"F", 1155}}, tol});
     out.push_back({"ffn_gate_up_" + type, "gemm", {{"T", 3}, {"E", 2304}, {"F", 9216}}, tol});
   }
+  // The *_x8 forms quantize x as the reference does; only the order of the
+  // f32 sums differs.
+  for (const std::string type : {"q4k", "q6k"}) {
+    out.push_back({"matmul_" + type + "_x8", "main", {{"T", 1}, {"K", 2304}, {"N", 2309}}, 1e-5});
+    out.push_back({"matmul_" + type + "_x8", "main", {{"T", 1}, {"K", 9216}, {"N", 517}}, 1e-5});
+    out.push_back({"matmul_" + type + "_x8", "main", {{"T", 5}, {"K", 2304}, {"N", 1031}}, 1e-5});
+    out.push_back({"ffn_gate_up_" + type + "_x8", "main", {{"T", 1}, {"E", 2304}, {"F", 1155}}, 1e-5});
+    out.push_back({"ffn_gate_up_" + type + "_x8", "main", {{"T", 3}, {"E", 2304}, {"F", 517}}, 1e-5});
+  }
   return out;
 }
 
@@ -100,9 +115,10 @@ TEST_P(CpuFastKernel, MatchesTheReference) {
   EXPECT_LE(r->max_rel_l2(), f.tolerance) << r->summary();
   EXPECT_EQ(r->total_nan(), 0) << r->summary();
   for (const BindingError& e : r->outputs) EXPECT_EQ(e.ref_nonfinite, 0) << r->summary();
-  if (f.kernel.ends_with("q4k") || f.kernel.ends_with("q6k")) {
-    // The 16-bit activations make a K-quant product differ from the double
-    // reference: no difference at all would mean the reference code ran.
+  if (f.kernel.ends_with("q4k") || f.kernel.ends_with("q6k") || f.kernel.ends_with("_x8")) {
+    // The 16-bit activations (the f32 sums of the x8 forms) make a K-quant
+    // product differ from the double reference: no difference at all would
+    // mean the reference code ran.
     EXPECT_GT(r->max_rel_l2(), 0.0) << r->summary();
   }
 }
@@ -120,6 +136,46 @@ INSTANTIATE_TEST_SUITE_P(Gemma2Shapes, CpuFastKernel, testing::ValuesIn(cases())
                            for (const auto& [k, v] : p.param.symbols) n += "_" + k + std::to_string(v);
                            return n;
                          });
+
+// The 8-bit dot products have two codes: AVX2 (x86 machines that have it) and
+// portable loops (every other target). Both against the sum in double over
+// the dequantized weights and activations, on this machine's best target and
+// with the targets below AVX2 only.
+TEST(CpuX8Dots, BestAndPortableTargetsMatchTheSumInDouble) {
+  constexpr int64_t kCols = 2304;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> w(kCols), x(kCols);
+  for (float& v : w) v = normal(rng);
+  for (float& v : x) v = normal(rng) * (1.0f + 4.0f * (rng() % 7 == 0));  // a few large activations
+  cpu::ActX8 act;
+  act.resize(1, kCols);
+  cpu::quantize_x8_row(x.data(), 0, act);
+  for (format::GgmlType type : {format::GgmlType::Q4_K, format::GgmlType::Q6_K}) {
+    const size_t bytes = type == format::GgmlType::Q4_K ? kCols / 256 * 144 : kCols / 256 * 210;
+    std::vector<std::byte> row(bytes);
+    ASSERT_TRUE(format::quantize(type, w.data(), row.data(), kCols).ok());
+    std::vector<float> wq(kCols);
+    ASSERT_TRUE(format::dequantize(type, row.data(), wq.data(), kCols).ok());
+    double want = 0, scale = 0;
+    for (int64_t i = 0; i < kCols; ++i) {
+      const double xi = static_cast<double>(act.d[i / 32]) * act.q[i];
+      want += static_cast<double>(wq[i]) * xi;
+      scale += std::abs(static_cast<double>(wq[i]) * xi);
+    }
+    auto dot = [&] {
+      return type == format::GgmlType::Q4_K ? cpu::dot_q4k_x8(row.data(), act, 0) : cpu::dot_q6k_x8(row.data(), act, 0);
+    };
+    const float best = dot();
+    hwy::SetSupportedTargetsForTest(HWY_SSE4 | HWY_SSSE3 | HWY_EMU128 | HWY_SCALAR);
+    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+    const float portable = dot();
+    hwy::SetSupportedTargetsForTest(0);
+    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+    EXPECT_NEAR(best, want, 1e-5 * scale) << static_cast<int>(type);
+    EXPECT_NEAR(portable, want, 1e-5 * scale) << static_cast<int>(type);
+  }
+}
 
 TEST(CpuFastBackend, NamesItsKernelsAndThreads) {
   EXPECT_NE(fast(3).info().driver.find("SIMD"), std::string::npos) << fast(3).info().driver;

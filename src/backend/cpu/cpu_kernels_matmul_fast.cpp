@@ -1,5 +1,6 @@
 // The CPU backend's fast implementation of matmul_* and ffn_gate_up_* for
-// F32, F16, Q4_K and Q6_K weights (both entries, `main` and `gemm`): the same
+// F32, F16, Q4_K and Q6_K weights (both entries, `main` and `gemm`), and of
+// their *_x8 forms for Q4_K and Q6_K (cpu_quant_dot_x8.h): the same
 // logical kernels as cpu_kernels_matmul.cpp, which stays the reference they
 // are compared against. SIMD arithmetic: cpu_quant_dot.h (Highway, chosen
 // per machine).
@@ -22,6 +23,7 @@
 
 #include "backend/cpu/cpu_kernel.h"
 #include "backend/cpu/cpu_quant_dot.h"
+#include "backend/cpu/cpu_quant_dot_x8.h"
 #include "core/check.h"
 
 namespace kp::backend::cpu {
@@ -99,10 +101,44 @@ class FloatRows {
   int64_t k_ = 0;
 };
 
+// Q4_K / Q6_K rows as stored against activations quantized to 8 bits in
+// blocks of 32 (the *_x8 kernels): every row is multiplied as stored, also
+// for several activation rows (it stays in cache between them).
+template <float (*Dot)(const std::byte*, const ActX8&, int64_t)>
+class X8Rows {
+ public:
+  static constexpr bool kPacked = true;
+  float packed_dot(const std::byte* w) const { return Dot(w, acts_, 0); }
+  void prepare(const float* x, int64_t t_rows, int64_t k, ThreadPool& pool) {
+    acts_.resize(t_rows, k);
+    pool.parallel_for(t_rows, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) quantize_x8_row(x + t * k, t, acts_);
+    });
+  }
+  class Cursor {
+   public:
+    explicit Cursor(const X8Rows& rows) : rows_(rows) {}
+    void load(int i, const std::byte* w, int64_t /*k*/) { w_[i] = w; }
+    float dot(int i, int64_t t) const { return Dot(w_[i], rows_.acts_, t); }
+    void dot4(int64_t t, float out[4]) const {
+      for (int i = 0; i < 4; ++i) out[i] = dot(i, t);
+    }
+
+   private:
+    const X8Rows& rows_;
+    const std::byte* w_[4] = {};
+  };
+
+ private:
+  ActX8 acts_;
+};
+
 using Q4KRows = KQuantRows<&unpack_q4k_row, &dot_q4k, &dot4_q4k, &dot_q4k_packed>;
 using Q6KRows = KQuantRows<&unpack_q6k_row, &dot_q6k, &dot4_q6k, &dot_q6k_packed>;
 using F32Rows = FloatRows<float, &dot_f32>;
 using F16Rows = FloatRows<uint16_t, &dot_f16>;
+using Q4KX8Rows = X8Rows<&dot_q4k_x8>;
+using Q6KX8Rows = X8Rows<&dot_q6k_x8>;
 
 const std::byte* row_of(const WeightView& w, int64_t r) { return w.data + static_cast<size_t>(r) * w.row_bytes; }
 
@@ -225,6 +261,15 @@ void add(std::vector<CpuKernel>& kernels, const std::string& type) {
   }
 }
 
+// The *_x8 forms have one entry, main (any T).
+template <typename Rows>
+void add_x8(std::vector<CpuKernel>& kernels, const std::string& type) {
+  for (CpuKernel& k : kernels) {
+    if (k.id == "matmul_" + type + "_x8") k.fast = {{"main", &matmul_fast<Rows>}};
+    if (k.id == "ffn_gate_up_" + type + "_x8") k.fast = {{"main", &ffn_gate_up_fast<Rows>}};
+  }
+}
+
 }  // namespace
 
 void add_fast_matmul_kernels(std::vector<CpuKernel>& kernels) {
@@ -232,6 +277,8 @@ void add_fast_matmul_kernels(std::vector<CpuKernel>& kernels) {
   add<F16Rows>(kernels, "f16");
   add<Q4KRows>(kernels, "q4k");
   add<Q6KRows>(kernels, "q6k");
+  add_x8<Q4KX8Rows>(kernels, "q4k");
+  add_x8<Q6KX8Rows>(kernels, "q6k");
 }
 
 }  // namespace kp::backend::cpu
