@@ -35,7 +35,7 @@ log "cuda op and path tests"
 timeout 300 "$bin/kp_cuda_tests" --gtest_filter="${KP_CUDA_FILTER:-*CudaOps*/attention*:*CudaOps*/matmul_q4k:*CudaOps*/matmul_q6k:*CudaOps*/matmul_norm_*:*CudaOps*/ffn_gate_up_*:*CudaOps*/rmsnorm*:*CudaOps*/*x8*:*CudaPath*}" \
   >"$out/cuda_tests.txt" 2>&1
 grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED TEST|rel_l2|Failure" "$out/cuda_tests.txt" | head -30 | tee -a "$out/summary.txt"
-for p in ${KP_RUN_PATHS:-gemma2-q4k-fused gemma2-q4k-x8}; do
+for p in ${KP_RUN_PATHS:-gemma2-q4k-fused gemma2-q4k-x8-h16}; do
   log "kjv greedy, $p"
   "$bin/kpath" run --backend cuda --kernel-path $p -p "In the beginning God created" -n 24 --temp 0 2>&1 |
     tail -4 | tee -a "$out/summary.txt"
@@ -50,7 +50,7 @@ bench() {  # label, args...
   grep -E "^\| gemma|^\| (q|k|v|o|down)_proj |^\| (ffn_gate_up|attention|lm_head|ffn_residual|input_norm|attn_residual|post_attn_norm|rope_q) |^\| total|rror" "$file" |
     tee -a "$out/summary.txt"
 }
-paths=${KP_PATHS:-gemma2-q4k-x8,gemma2-q4k-fused}
+paths=${KP_PATHS:-gemma2-q4k-x8-h16,gemma2-q4k-fused}
 bench "new p512" --kernel-path "$paths" -p 512 -n 128 -r 3 --ops 8 --save "$out"
 bench "new p4096" --kernel-path "$paths" -p 4096 -n 128 -r 2
 if [ -n "$base" ]; then

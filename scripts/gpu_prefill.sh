@@ -40,7 +40,7 @@ bench() {  # label, args...
   timeout 300 "$bin/kpath" bench -m "$model" --backend cuda "$@" >"$file" 2>&1
   grep -E "^\| gemma|^\| total|rror" "$file" | tee -a "$out/summary.txt"
 }
-paths=${KP_PATHS:-gemma2-q4k-x8,gemma2-q4k-fused}
+paths=${KP_PATHS:-gemma2-q4k-x8-h16,gemma2-q4k-fused}
 bench "pp512" --kernel-path "$paths" -p 512 -n 32 -b "$batch" -r 3 --save "$out"
 bench "pp4096" --kernel-path "$paths" -p 4096 -n 32 -b "$batch" -r 2
 if [ "${KP_SWEEP:-0}" = 1 ]; then

@@ -26,7 +26,7 @@ VARIANTS = {
 def main():
     out = sys.argv[1]
     base_file = sys.argv[2] if len(sys.argv) > 2 else os.path.join(
-        os.path.dirname(__file__), "..", "..", "kernel_paths", "gemma2-q4k-x8.json")
+        os.path.dirname(__file__), "..", "..", "kernel_paths", "gemma2-q4k-x8-h16.json")
     base = json.load(open(base_file))
     os.makedirs(out, exist_ok=True)
     written = []

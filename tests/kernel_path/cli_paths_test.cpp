@@ -70,23 +70,25 @@ TEST(CliPaths, ListShowsTheBuiltinPaths) {
   CommandResult r = kpath("paths list");
   ASSERT_EQ(r.code, 0) << r.out;
   for (const char* id : {"gemma2-q4k-fused", "gemma2-q4k-fused-max", "gemma2-q4k-dequant-f32", "gemma2-q4k-dequant-f16",
-                         "gemma2-f16-native", "gemma2-q4k-x8", "gemma2-q4k-x8-max"}) {
+                         "gemma2-f16-native", "gemma2-q4k-x8", "gemma2-q4k-x8-max", "gemma2-q4k-x8-h16"}) {
     EXPECT_NE(r.out.find(id), std::string::npos) << id;
   }
   r = kpath("paths list --json", false);
   ASSERT_EQ(r.code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
-  ASSERT_EQ(j.size(), 7u);
+  ASSERT_EQ(j.size(), 8u);
   EXPECT_EQ(j[0]["id"], "gemma2-f16-native");
   EXPECT_EQ(j[0]["builtin"], true);
   EXPECT_EQ(j[3]["id"], "gemma2-q4k-fused-max");
   EXPECT_EQ(j[3]["decodeStepsPerLayer"], 8);
   EXPECT_EQ(j[4]["id"], "gemma2-q4k-fused");
   EXPECT_EQ(j[4]["decodeStepsPerLayer"], 13);
-  EXPECT_EQ(j[5]["id"], "gemma2-q4k-x8-max");
-  EXPECT_EQ(j[5]["decodeStepsPerLayer"], 8);
-  EXPECT_EQ(j[6]["id"], "gemma2-q4k-x8");
-  EXPECT_EQ(j[6]["decodeStepsPerLayer"], 13);
+  EXPECT_EQ(j[5]["id"], "gemma2-q4k-x8-h16");
+  EXPECT_EQ(j[5]["decodeStepsPerLayer"], 13);
+  EXPECT_EQ(j[6]["id"], "gemma2-q4k-x8-max");
+  EXPECT_EQ(j[6]["decodeStepsPerLayer"], 8);
+  EXPECT_EQ(j[7]["id"], "gemma2-q4k-x8");
+  EXPECT_EQ(j[7]["decodeStepsPerLayer"], 13);
   EXPECT_EQ(j[2]["decodeStepsPerLayer"], 15);
   EXPECT_EQ(j[2]["weightDtype"], "f32");
 }

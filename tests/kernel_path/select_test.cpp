@@ -170,7 +170,7 @@ TEST_F(SelectTest, ThePresetTakesTheFirstPathOfItsListTheBackendCanRun) {
     in.device_features = {"f16", "int_dot", "subgroups"};
     if (std::string(backend) == "cuda") in.device_features.insert("mma_f16");
     Selection s = select_ok(in);
-    EXPECT_EQ(s.path.id, std::string(backend) == "cuda" ? "gemma2-q4k-x8" : "gemma2-q4k-fused") << backend;
+    EXPECT_EQ(s.path.id, std::string(backend) == "cuda" ? "gemma2-q4k-x8-h16" : "gemma2-q4k-fused") << backend;
     EXPECT_EQ(s.source, ChoiceSource::kModelPreset);
     EXPECT_EQ(s.detail, "preset gemma2 for Q4_K weights");
   }
@@ -178,9 +178,9 @@ TEST_F(SelectTest, ThePresetTakesTheFirstPathOfItsListTheBackendCanRun) {
   in.backend = "cuda";
   in.device_features = {"f16", "int_dot", "subgroups"};
   Selection old_gpu = select_ok(in);
-  EXPECT_EQ(old_gpu.path.id, "gemma2-q4k-fused");
+  EXPECT_EQ(old_gpu.path.id, "gemma2-q4k-x8");
   EXPECT_EQ(old_gpu.detail,
-            "preset gemma2 for Q4_K weights (gemma2-q4k-x8 skipped: kernel 'matmul_q4k_h16' (cuda) needs the "
+            "preset gemma2 for Q4_K weights (gemma2-q4k-x8-h16 skipped: kernel 'matmul_q4k_h16' (cuda) needs the "
             "device feature 'mma_f16')");
 
   // A list is tried in order; what was skipped is said, and a list none of
@@ -306,8 +306,8 @@ TEST_F(SelectTest, UserDirectoriesAddPathsById) {
   auto ids = lib_.list_ids();
   ASSERT_TRUE(ids.ok()) << ids.error().message;
   EXPECT_EQ(*ids, (std::vector<std::string>{"gemma2-f16-native", "gemma2-q4k-dequant-f16", "gemma2-q4k-dequant-f32",
-                                            "gemma2-q4k-fused-max", "gemma2-q4k-fused", "gemma2-q4k-x8-max",
-                                            "gemma2-q4k-x8", "my-path", "other-path"}));
+                                            "gemma2-q4k-fused-max", "gemma2-q4k-fused", "gemma2-q4k-x8-h16",
+                                            "gemma2-q4k-x8-max", "gemma2-q4k-x8", "my-path", "other-path"}));
   auto p = lib_.load("my-path");
   ASSERT_TRUE(p.ok()) << p.error().message;
   EXPECT_EQ(p->source, mine);
@@ -352,8 +352,8 @@ TEST_F(SelectTest, UnknownIdsSuggestTheClosest) {
   ASSERT_FALSE(q.ok());
   EXPECT_EQ(q.error().message,
             "unknown kernel path 'llama' (known: gemma2-f16-native, gemma2-q4k-dequant-f16, "
-            "gemma2-q4k-dequant-f32, gemma2-q4k-fused-max, gemma2-q4k-fused, gemma2-q4k-x8-max, "
-            "gemma2-q4k-x8)");
+            "gemma2-q4k-dequant-f32, gemma2-q4k-fused-max, gemma2-q4k-fused, gemma2-q4k-x8-h16, "
+            "gemma2-q4k-x8-max, gemma2-q4k-x8)");
   auto f = lib_.load((dir_ / "nope.json").string());
   ASSERT_FALSE(f.ok());
   EXPECT_NE(f.error().message.find("nope.json"), std::string::npos);

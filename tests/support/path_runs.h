@@ -120,6 +120,9 @@ inline std::vector<PathCase> builtin_path_cases() {
       {"gemma2-q4k-x8", "kjv-tiny-q4_k.gguf", 1e-2, 1e-2, false, /*vulkan=*/false},
       {"gemma2-q4k-x8-max", "kjv-tiny-q4_k_m.gguf", 1e-2, 1e-2, false, /*vulkan=*/false},
       {"gemma2-q4k-x8-max", "kjv-tiny-q4_k.gguf", 1e-2, 1e-2, false, /*vulkan=*/false},
+      // Binary16 operands in prefill (tensor cores): within the f16-activation bound.
+      {"gemma2-q4k-x8-h16", "kjv-tiny-q4_k_m.gguf", 1e-2, 1e-2, false, /*vulkan=*/false},
+      {"gemma2-q4k-x8-h16", "kjv-tiny-q4_k.gguf", 1e-2, 1e-2, false, /*vulkan=*/false},
   };
 }
 
