@@ -100,8 +100,8 @@ TEST(BenchCli, MarkdownTableAndSavedResults) {
   const Output o = kpath("bench -m '" + kQ4k + "' --backend cpu -p 4 -n 2 -r 1 --bandwidth-mib 0 --save '" + dir + "'");
   ASSERT_EQ(o.exit_code, 0) << o.err;
   EXPECT_NE(o.out.find("| path | backend | test | t/s |"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("| gemma2-q4k-fused | cpu | pp4 |"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("| gemma2-q4k-fused | cpu | tg2 |"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("| gemma2-q4k-x8 | cpu | pp4 |"), std::string::npos) << o.out;  // the preset's cpu choice
+  EXPECT_NE(o.out.find("| gemma2-q4k-x8 | cpu | tg2 |"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("not measured"), std::string::npos) << o.out;
   size_t files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {

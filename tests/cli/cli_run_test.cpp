@@ -117,7 +117,7 @@ TEST(CliRun, PrintsThePathAndTheSourceOfTheChoice) {
   const std::string base = "run -p 'In the beginning' -n 2 --temp 0 --backend cpu ";
   Output o = kpath(base);
   ASSERT_EQ(o.exit_code, 0) << o.err;
-  EXPECT_NE(o.err.find("kernel path: gemma2-q4k-fused (chosen by model preset"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("kernel path: gemma2-q4k-x8 (chosen by model preset"), std::string::npos) << o.err;
   EXPECT_NE(o.err.find("backend:     cpu"), std::string::npos) << o.err;
   EXPECT_NE(o.err.find("dispatches: 84 per decoded token"), std::string::npos) << o.err;
 

@@ -164,13 +164,16 @@ TEST_F(SelectTest, ThePresetTakesTheFirstPathOfItsListTheBackendCanRun) {
   in.registry = &registry;
   in.dominant_type = format::GgmlType::Q4_K;
   // The built-in preset: 8-bit activations (and prefill on tensor cores) on
-  // CUDA, gemma2-q4k-fused elsewhere.
+  // CUDA, 8-bit activations on the cpu backend, gemma2-q4k-fused elsewhere.
   for (const char* backend : {"cuda", "cpu", "vulkan"}) {
     in.backend = backend;
     in.device_features = {"f16", "int_dot", "subgroups"};
     if (std::string(backend) == "cuda") in.device_features.insert("mma_f16");
     Selection s = select_ok(in);
-    EXPECT_EQ(s.path.id, std::string(backend) == "cuda" ? "gemma2-q4k-x8-h16" : "gemma2-q4k-fused") << backend;
+    const std::string want = std::string(backend) == "cuda"  ? "gemma2-q4k-x8-h16"
+                             : std::string(backend) == "cpu" ? "gemma2-q4k-x8"
+                                                             : "gemma2-q4k-fused";
+    EXPECT_EQ(s.path.id, want) << backend;
     EXPECT_EQ(s.source, ChoiceSource::kModelPreset);
     EXPECT_EQ(s.detail, "preset gemma2 for Q4_K weights");
   }
