@@ -23,8 +23,6 @@ using gguf_encode::put_string;
 using gguf_encode::put_value;
 
 constexpr uint32_t kVersion = 3;
-constexpr uint64_t kDefaultAlignment = 32;
-
 
 // Byte size of a tensor's data, validated as GgufWriter::add_tensor does.
 Result<uint64_t> tensor_size(const GgufTensorSpec& t) {
