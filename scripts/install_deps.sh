@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev
   libvulkan-dev glslc libshaderc-dev glslang-dev spirv-tools vulkan-validationlayers vulkan-tools mesa-vulkan-drivers
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev ccache
 )
 
 missing=()
