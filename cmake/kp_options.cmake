@@ -21,7 +21,7 @@ if(KP_BUILD_FUZZ)
   # _GLIBCXX_ASSERTIONS adds bounds checks to operator[] of the standard
   # containers, which ASan misses inside a vector's capacity.
   if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
-    message(FATAL_ERROR "KP_BUILD_FUZZ needs clang (libFuzzer): configure with the 'fuzz' preset")
+    message(FATAL_ERROR "KP_BUILD_FUZZ needs clang (libFuzzer): configure with the 'asan' preset")
   endif()
   add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
                       -fno-sanitize-recover=undefined -D_GLIBCXX_ASSERTIONS)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (the `fuzz` preset: clang, ASan + UBSan) and runs
+# Builds the libFuzzer targets (the `asan` preset: clang, ASan + UBSan, the same
+# build whose unit tests scripts/test.sh runs under the sanitizers) and runs
 # each for FUZZ_SECONDS (default 60) from its seed corpus; fails if any target
 # crashes, leaks, times out on an input or passes the memory limit. A crashing
 # input is saved as <build>/fuzz-artifacts/<target>-crash-<sha1>; reproduce it
@@ -7,19 +8,19 @@
 # (tests/data/fuzz_regressions/<target>/, which this script also replays).
 #
 #   FUZZ_SECONDS  seconds per target (default 60)
-#   FUZZ_BUILD    build directory (default build/fuzz, the preset's)
+#   FUZZ_BUILD    build directory (default build/asan, the preset's)
 #   FUZZ_JOBS     build jobs and targets run at once (default: nproc)
 #   FUZZ_TARGETS  targets to run (default: all four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
-build=${FUZZ_BUILD:-build/fuzz}
+build=${FUZZ_BUILD:-build/asan}
 jobs=${FUZZ_JOBS:-$(nproc)}
 targets=(${FUZZ_TARGETS:-gguf_fuzz kernel_path_fuzz tokenizer_fuzz cli_fuzz})
 
 start=$(date +%s)
-cmake --preset fuzz -B "$build" >/dev/null
+cmake --preset asan -B "$build" >/dev/null
 cmake --build "$build" -j "$jobs" --target "${targets[@]}" gguf_seeds
 echo "fuzz: built in $(($(date +%s) - start)) s"
 
