@@ -22,7 +22,7 @@ using kp::test::Output;
 
 // Runs kpath under `timeout`: a command that blocks (a FIFO opened for reading
 // waits for a writer) ends with exit code 124 instead of hanging the test.
-Output kpath(const std::string& args) {
+Output kpath_input(const std::string& args) {
   const std::string out = kp::test::temp_path("kp_cli_input", "stdout");
   const std::string err = kp::test::temp_path("kp_cli_input", "stderr");
   const std::string cmd =
@@ -37,8 +37,8 @@ Output kpath(const std::string& args) {
   return o;
 }
 
-void expect_error(const std::string& args, const std::string& needle) {
-  const Output o = kpath(args);
+void expect_input_error(const std::string& args, const std::string& needle) {
+  const Output o = kpath_input(args);
   EXPECT_NE(o.exit_code, 0) << args;
   EXPECT_NE(o.exit_code, 124) << args << ": timed out";
   EXPECT_EQ(o.out, "") << args;
@@ -52,61 +52,61 @@ TEST(CliInput, AFifoIsRefusedWithoutBlocking) {
   const std::string fifo = kp::test::temp_path("kp_cli_input", "fifo");
   ::unlink(fifo.c_str());
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  expect_error("info '" + fifo + "'", fifo + ": not a regular file");
-  expect_error("run -m '" + fifo + "' -p hi", "not a regular file");
-  expect_error("run -p hi --kernel-path '" + fifo + "'", "not a regular file");
-  expect_error("eval --prompt-tokens '" + fifo + "'", "not a regular file");
+  expect_input_error("info '" + fifo + "'", fifo + ": not a regular file");
+  expect_input_error("run -m '" + fifo + "' -p hi", "not a regular file");
+  expect_input_error("run -p hi --kernel-path '" + fifo + "'", "not a regular file");
+  expect_input_error("eval --prompt-tokens '" + fifo + "'", "not a regular file");
   ::unlink(fifo.c_str());
 }
 
 TEST(CliInput, DirectoriesAndDevicesAreNamedAsSuch) {
   const std::string dir = ::testing::TempDir();
-  expect_error("info '" + dir + "'", "is a directory, not a file");
-  expect_error("run -p hi --kernel-path '" + dir + "'", "is a directory, not a file");
-  expect_error("eval --prompt-tokens '" + dir + "'", "is a directory, not a file");
-  expect_error("info /dev/zero", "/dev/zero: not a regular file");
+  expect_input_error("info '" + dir + "'", "is a directory, not a file");
+  expect_input_error("run -p hi --kernel-path '" + dir + "'", "is a directory, not a file");
+  expect_input_error("eval --prompt-tokens '" + dir + "'", "is a directory, not a file");
+  expect_input_error("info /dev/zero", "/dev/zero: not a regular file");
 }
 
 TEST(CliInput, SeedsOutsideSixtyFourBitsAreRefused) {
   for (const char* seed : {"18446744073709551616", "-1", "1e3", "0x10", "99999999999999999999999"}) {
-    expect_error(std::string("run -p hi -n 1 --seed ") + seed, "is not a seed (expected an integer from 0 to "
+    expect_input_error(std::string("run -p hi -n 1 --seed ") + seed, "is not a seed (expected an integer from 0 to "
                                                                "18446744073709551615)");
   }
-  const Output top = kpath("run -p hi -n 1 --temp 0 --seed 18446744073709551615");
+  const Output top = kpath_input("run -p hi -n 1 --temp 0 --seed 18446744073709551615");
   EXPECT_EQ(top.exit_code, 0) << top.err;
   EXPECT_NE(top.err.find("seed: 18446744073709551615"), std::string::npos) << top.err;
-  const Output zeros = kpath("run -p hi -n 1 --temp 0 --seed 000");
+  const Output zeros = kpath_input("run -p hi -n 1 --temp 0 --seed 000");
   EXPECT_EQ(zeros.exit_code, 0) << zeros.err;
   EXPECT_NE(zeros.err.find("seed: 0\n"), std::string::npos) << zeros.err;
-  expect_error("make-model --like tiny --type f32 --seed -3 /tmp/never.gguf", "is not a seed");
+  expect_input_error("make-model --like tiny --type f32 --seed -3 /tmp/never.gguf", "is not a seed");
 }
 
 TEST(CliInput, MissingDirectoriesAndUnknownFeaturesAreErrors) {
-  expect_error("run -p hi --kernel-path-dir /nonexistent/paths", "--kernel-path-dir: '/nonexistent/paths' is not a "
+  expect_input_error("run -p hi --kernel-path-dir /nonexistent/paths", "--kernel-path-dir: '/nonexistent/paths' is not a "
                                                                  "directory");
-  expect_error("run -p hi --kernel-dir /nonexistent/kernels", "--kernel-dir: '/nonexistent/kernels' is not a "
+  expect_input_error("run -p hi --kernel-dir /nonexistent/kernels", "--kernel-dir: '/nonexistent/kernels' is not a "
                                                               "directory");
-  expect_error("paths list --kernel-path-dir /nonexistent/paths", "is not a directory");
-  expect_error("paths validate gemma2-q4k-fused --features f16,warp9",
+  expect_input_error("paths list --kernel-path-dir /nonexistent/paths", "is not a directory");
+  expect_input_error("paths validate gemma2-q4k-fused --features f16,warp9",
                "--features: unknown feature 'warp9' (known: f16, int_dot, mma_f16, subgroups)");
 }
 
 // -b is the logical batch and -ub (llama.cpp's spelling of --ubatch-size) the
 // rows per prefill dispatch: each dispatch takes min(-b, -ub); 0 is the device's default.
 TEST(CliInput, BatchAndMicroBatchSizes) {
-  const Output ub = kpath("bench --backend cpu -p 40 -n 0 -r 1 --bandwidth-mib 0 -ub 16");
+  const Output ub = kpath_input("bench --backend cpu -p 40 -n 0 -r 1 --bandwidth-mib 0 -ub 16");
   ASSERT_EQ(ub.exit_code, 0) << ub.err;
   EXPECT_NE(ub.out.find("-b 2048 -ub 16"), std::string::npos) << ub.out;
   EXPECT_NE(ub.out.find("40 prompt tokens in batches of 16"), std::string::npos) << ub.out;
-  const Output both = kpath("bench --backend cpu -p 40 -n 0 -r 1 --bandwidth-mib 0 -b 8 --ubatch-size 16");
+  const Output both = kpath_input("bench --backend cpu -p 40 -n 0 -r 1 --bandwidth-mib 0 -b 8 --ubatch-size 16");
   ASSERT_EQ(both.exit_code, 0) << both.err;
   EXPECT_NE(both.out.find("40 prompt tokens in batches of 8"), std::string::npos) << both.out;
   // The CPU's default (the context, -p + -n, bounds it too).
-  const Output dflt = kpath("bench --backend cpu -p 300 -n 0 -r 1 --bandwidth-mib 0");
+  const Output dflt = kpath_input("bench --backend cpu -p 300 -n 0 -r 1 --bandwidth-mib 0");
   ASSERT_EQ(dflt.exit_code, 0) << dflt.err;
   EXPECT_NE(dflt.out.find("300 prompt tokens in batches of 256"), std::string::npos) << dflt.out;
-  expect_error("run -p hi -ub -1", "--ubatch-size must be between 0 and 65536, got -1");
-  expect_error("run -p hi -b 0", "--batch-size must be between 1 and 65536, got 0");
+  expect_input_error("run -p hi -ub -1", "--ubatch-size must be between 0 and 65536, got -1");
+  expect_input_error("run -p hi -b 0", "--batch-size must be between 1 and 65536, got 0");
 }
 
 TEST(CliInput, AFullDeviceBehindStandardOutputIsAnError) {

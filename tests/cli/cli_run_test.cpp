@@ -22,14 +22,14 @@ namespace {
 using kp::test::Output;
 using kp::test::slurp;
 
-std::string temp_path(const std::string& name) { return kp::test::temp_path("kp_cli_run", name); }
-Output kpath(const std::string& args) { return kp::test::run_kpath("kp_cli_run", args); }
+std::string run_temp_path(const std::string& name) { return kp::test::temp_path("kp_cli_run", name); }
+Output kpath_run(const std::string& args) { return kp::test::run_kpath("kp_cli_run", args); }
 
 const std::string kData = KP_TEST_DATA;
 const std::string kF16 = kData + "/kjv-tiny-f16.gguf";
 
 std::string write_file(const std::string& name, const std::string& text) {
-  const std::string path = temp_path(name);
+  const std::string path = run_temp_path(name);
   std::ofstream(path, std::ios::binary) << text;
   return path;
 }
@@ -66,7 +66,7 @@ void expect_eval_matches(const std::string& model_flag, const std::string& golde
   std::string lines;
   for (size_t c : which) lines += join_ids(g["cases"][c]["tokens"].get<std::vector<int32_t>>()) + "\n";
   const std::string prompts = write_file("prompts.txt", lines);
-  const Output o = kpath("eval " + model_flag + " --backend reference --prompt-tokens '" + prompts + "' --n-gen 48");
+  const Output o = kpath_run("eval " + model_flag + " --backend reference --prompt-tokens '" + prompts + "' --n-gen 48");
   ASSERT_EQ(o.exit_code, 0) << o.err;
   const nlohmann::json j = nlohmann::json::parse(o.out);
   ASSERT_EQ(j["cases"].size(), which.size());
@@ -102,7 +102,7 @@ TEST(CliRun, GreedyTextMatchesHfAndStopsAtEos) {
   // The oracle, and the F16 path on the CPU backend (the same f32 arithmetic on
   // the same weights, sampled by the path's own argmax step).
   for (const std::string backend : {"--backend reference", "--backend cpu --kernel-path gemma2-f16-native"}) {
-    const Output o = kpath("run -m '" + kF16 + "' -p 'Blessed are the' -n 48 --temp 0 " + backend);
+    const Output o = kpath_run("run -m '" + kF16 + "' -p 'Blessed are the' -n 48 --temp 0 " + backend);
     ASSERT_EQ(o.exit_code, 0) << o.err;
     EXPECT_EQ(o.out, "Blessed are the" + continuation + "\n") << backend;
     EXPECT_NE(o.err.find("prompt:"), std::string::npos) << o.err;
@@ -115,7 +115,7 @@ TEST(CliRun, GreedyTextMatchesHfAndStopsAtEos) {
 // documented precedence: --kernel-path > --config > model preset.
 TEST(CliRun, PrintsThePathAndTheSourceOfTheChoice) {
   const std::string base = "run -p 'In the beginning' -n 2 --temp 0 --backend cpu ";
-  Output o = kpath(base);
+  Output o = kpath_run(base);
   ASSERT_EQ(o.exit_code, 0) << o.err;
   EXPECT_NE(o.err.find("kernel path: gemma2-q4k-x8 (chosen by model preset"), std::string::npos) << o.err;
   EXPECT_NE(o.err.find("backend:     cpu"), std::string::npos) << o.err;
@@ -123,17 +123,17 @@ TEST(CliRun, PrintsThePathAndTheSourceOfTheChoice) {
 
   const std::string config =
       write_file("config.json", R"({"inference": {"kernelPath": "gemma2-q4k-dequant-f32"}})");
-  o = kpath(base + "--config '" + config + "'");
+  o = kpath_run(base + "--config '" + config + "'");
   ASSERT_EQ(o.exit_code, 0) << o.err;
   EXPECT_NE(o.err.find("kernel path: gemma2-q4k-dequant-f32 (chosen by runtime config"), std::string::npos) << o.err;
   EXPECT_NE(o.err.find("dispatches: 96 per decoded token"), std::string::npos) << o.err;
 
-  o = kpath(base + "--config '" + config + "' --kernel-path gemma2-q4k-dequant-f16");
+  o = kpath_run(base + "--config '" + config + "' --kernel-path gemma2-q4k-dequant-f16");
   ASSERT_EQ(o.exit_code, 0) << o.err;
   EXPECT_NE(o.err.find("kernel path: gemma2-q4k-dequant-f16 (chosen by --kernel-path)"), std::string::npos) << o.err;
 
   const std::string legacy = write_file("legacy.json", R"({"inference": {"q4kStrategy": "dequant_f32"}})");
-  o = kpath(base + "--config '" + legacy + "'");
+  o = kpath_run(base + "--config '" + legacy + "'");
   ASSERT_EQ(o.exit_code, 0) << o.err;
   EXPECT_NE(o.err.find("kernel path: gemma2-q4k-dequant-f32 (chosen by runtime config"), std::string::npos) << o.err;
   EXPECT_NE(o.err.find("deprecat"), std::string::npos) << o.err;
@@ -141,8 +141,8 @@ TEST(CliRun, PrintsThePathAndTheSourceOfTheChoice) {
 
 // --trace writes one Chrome trace event per dispatch, named by the step's op.
 TEST(CliRun, TraceHasOneEventPerDispatch) {
-  const std::string trace = temp_path("trace.json");
-  const Output o = kpath("run -p 'In the beginning' -n 3 --temp 0 --ignore-eos --backend cpu --trace '" + trace + "'");
+  const std::string trace = run_temp_path("trace.json");
+  const Output o = kpath_run("run -p 'In the beginning' -n 3 --temp 0 --ignore-eos --backend cpu --trace '" + trace + "'");
   ASSERT_EQ(o.exit_code, 0) << o.err;
   const nlohmann::json j = nlohmann::json::parse(slurp(trace));
   const nlohmann::json& events = j.is_array() ? j : j["traceEvents"];
@@ -177,7 +177,7 @@ TEST(CliRun, TraceHasOneEventPerDispatch) {
 
 TEST(CliRun, SeedMakesSamplingReproducible) {
   const std::string args = "run -p 'And the LORD said' -n 24 --temp 1.0 --top-k 0 --top-p 1 --min-p 0 --backend cpu ";
-  const Output a = kpath(args + "--seed 7"), b = kpath(args + "--seed 7"), c = kpath(args + "--seed 8");
+  const Output a = kpath_run(args + "--seed 7"), b = kpath_run(args + "--seed 7"), c = kpath_run(args + "--seed 8");
   ASSERT_EQ(a.exit_code, 0) << a.err;
   ASSERT_EQ(b.exit_code, 0) << b.err;
   ASSERT_EQ(c.exit_code, 0) << c.err;
@@ -189,7 +189,7 @@ TEST(CliRun, SeedMakesSamplingReproducible) {
 
 // A failure: non-zero exit, nothing on stdout, one line on stderr naming the problem.
 void expect_error(const std::string& args, const std::string& needle) {
-  const Output o = kpath(args);
+  const Output o = kpath_run(args);
   EXPECT_NE(o.exit_code, 0) << args;
   EXPECT_EQ(o.out, "") << args;
   ASSERT_FALSE(o.err.empty()) << args;

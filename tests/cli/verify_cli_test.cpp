@@ -21,8 +21,8 @@ namespace {
 using kp::test::Output;
 using kp::test::slurp;
 
-std::string temp_path(const std::string& name) { return kp::test::temp_path("kp_cli_verify", name); }
-Output kpath(const std::string& args) { return kp::test::run_kpath("kp_cli_verify", args); }
+std::string verify_temp_path(const std::string& name) { return kp::test::temp_path("kp_cli_verify", name); }
+Output kpath_verify(const std::string& args) { return kp::test::run_kpath("kp_cli_verify", args); }
 
 using kp::verify_testing::kQ4kModel;
 
@@ -44,7 +44,7 @@ class VerifyCli : public ::testing::Test {
 };
 
 TEST_F(VerifyCli, BrokenCustomKernelDriftsAtItsStep) {
-  const Output o = kpath("verify -m '" + kQ4kModel + "' --backend cpu --kernel-path '" + path_ + "' --kernel-dir '" +
+  const Output o = kpath_verify("verify -m '" + kQ4kModel + "' --backend cpu --kernel-path '" + path_ + "' --kernel-dir '" +
                          kernel_dir_ + "' --reference-path gemma2-q4k-dequant-f32 -p 'And God said' --json");
   EXPECT_EQ(o.exit_code, 1) << o.err;
   const auto doc = nlohmann::json::parse(o.out, nullptr, false);
@@ -65,7 +65,7 @@ TEST_F(VerifyCli, BrokenCustomKernelDriftsAtItsStep) {
 }
 
 TEST_F(VerifyCli, TableMarksTheFirstDrift) {
-  const Output o = kpath("verify -m '" + kQ4kModel + "' --backend cpu --kernel-path '" + path_ + "' --kernel-dir '" +
+  const Output o = kpath_verify("verify -m '" + kQ4kModel + "' --backend cpu --kernel-path '" + path_ + "' --kernel-dir '" +
                          kernel_dir_ + "' --reference-path gemma2-q4k-dequant-f32 -n 0");
   EXPECT_EQ(o.exit_code, 1) << o.err;
   const size_t at = o.out.find("<- first drift");
@@ -76,19 +76,19 @@ TEST_F(VerifyCli, TableMarksTheFirstDrift) {
 }
 
 TEST_F(VerifyCli, CustomKernelWithoutItsDirectoryIsOneError) {
-  const Output o = kpath("verify -m '" + kQ4kModel + "' --backend cpu --kernel-path '" + path_ + "'");
+  const Output o = kpath_verify("verify -m '" + kQ4kModel + "' --backend cpu --kernel-path '" + path_ + "'");
   EXPECT_EQ(o.exit_code, 1);
   EXPECT_EQ(o.err.rfind("kpath: ", 0), 0u) << o.err;
   EXPECT_NE(o.err.find("gelu_mul_mine"), std::string::npos) << o.err;
 }
 
 TEST(VerifyCliText, PerplexityAndDivergencePerPath) {
-  const std::string text = temp_path("text.txt");
+  const std::string text = verify_temp_path("text.txt");
   {
     std::ofstream f(text);
     for (int i = 0; i < 8; ++i) f << "In the beginning God created the heaven and the earth. And the earth was without form. ";
   }
-  const Output o = kpath("verify -m '" + kQ4kModel +
+  const Output o = kpath_verify("verify -m '" + kQ4kModel +
                          "' --backend cpu --kernel-path gemma2-q4k-fused,gemma2-q4k-dequant-f16 --text '" + text +
                          "' -c 32 --chunks 2 --json");
   ASSERT_EQ(o.exit_code, 0) << o.err;
@@ -119,7 +119,7 @@ TEST(VerifyCliErrors, BadInputIsOneLine) {
        {m + "--tolerance -1", m + "-n -3", m + "--text /nonexistent/kjv.txt",
         m + "--kernel-path gemma2-q4k-fused,gemma2-q4k-dequant-f32", m + "--kernel-path no-such-path",
         m + "--reference-path no-such-path", std::string("--backend nope"), m + "--text /dev/null -c 2"}) {
-    const Output o = kpath("verify " + args);
+    const Output o = kpath_verify("verify " + args);
     EXPECT_NE(o.exit_code, 0) << args;
     EXPECT_NE(o.exit_code, -1) << args << ": crashed";
     EXPECT_EQ(o.err.rfind("kpath: ", 0), 0u) << args << ": " << o.err;

@@ -17,7 +17,7 @@ namespace {
 
 using test::Bytes;
 
-Result<GgufFile> parse_bytes(const std::vector<uint8_t>& bytes, std::string name = "rt.gguf") {
+Result<GgufFile> parse_roundtrip_bytes(const std::vector<uint8_t>& bytes, std::string name = "rt.gguf") {
   return GgufFile::parse(MappedFile::from_bytes(bytes, std::move(name)));
 }
 
@@ -81,7 +81,7 @@ TEST(GgufRoundTrip, EveryValueType) {
   GgufWriter w;
   const auto kvs = all_value_kinds();
   for (const auto& [k, v] : kvs) w.set(k, v);
-  const Result<GgufFile> f = parse_bytes(w.to_bytes());
+  const Result<GgufFile> f = parse_roundtrip_bytes(w.to_bytes());
   ASSERT_TRUE(f.ok()) << f.error().message;
   EXPECT_EQ(f->version(), 3u);
   ASSERT_EQ(f->metadata().size(), kvs.size());
@@ -110,7 +110,7 @@ TEST(GgufRoundTrip, ArraysAtTheDepthLimitAreAccepted) {
   for (int d = 1; d < kGgufMaxArrayDepth; ++d) v = GgufValue::array(GgufValueType::ARRAY, {v});
   GgufWriter w;
   w.set("t.deep", v);
-  const Result<GgufFile> f = parse_bytes(w.to_bytes());
+  const Result<GgufFile> f = parse_roundtrip_bytes(w.to_bytes());
   ASSERT_TRUE(f.ok()) << f.error().message;
   const GgufValue* cur = f->find("t.deep");
   for (int d = 0; d < kGgufMaxArrayDepth; ++d) {
@@ -148,7 +148,7 @@ TEST(GgufRoundTrip, TensorsAndAlignment) {
       ASSERT_TRUE(w.add_tensor(ts[i].name, ts[i].type, ts[i].dims, pattern(ts[i].bytes, static_cast<uint8_t>(i))).ok());
     }
     const std::vector<uint8_t> bytes = w.to_bytes();
-    const Result<GgufFile> f = parse_bytes(bytes);
+    const Result<GgufFile> f = parse_roundtrip_bytes(bytes);
     ASSERT_TRUE(f.ok()) << f.error().message;
     EXPECT_EQ(f->alignment(), alignment);
     EXPECT_EQ(f->data_offset() % alignment, 0u);
@@ -218,7 +218,7 @@ TEST(GgufRoundTrip, SetReplacesAKeyInPlace) {
   w.set("a", GgufValue::u32(1));
   w.set("b", GgufValue::u32(2));
   w.set("a", GgufValue::string("one"));
-  const Result<GgufFile> f = parse_bytes(w.to_bytes());
+  const Result<GgufFile> f = parse_roundtrip_bytes(w.to_bytes());
   ASSERT_TRUE(f.ok());
   ASSERT_EQ(f->metadata().size(), 2u);
   EXPECT_EQ(f->metadata()[0].first, "a");
@@ -254,7 +254,7 @@ TEST(GgufRoundTrip, ReadsVersion2) {
   b.str("general.architecture").u32(test::kString).str("gemma2");
   b.str("t").u32(1).u64(8).u32(test::kTypeF32).u64(0);
   b.pad_to(32).raw(pattern(32, 5));
-  const Result<GgufFile> f = parse_bytes(b.b);
+  const Result<GgufFile> f = parse_roundtrip_bytes(b.b);
   ASSERT_TRUE(f.ok()) << f.error().message;
   EXPECT_EQ(f->version(), 2u);
   EXPECT_EQ(f->get_string("general.architecture").value(), "gemma2");
@@ -266,7 +266,7 @@ TEST(GgufRoundTrip, ReadsVersion2) {
 TEST(GgufRoundTrip, MetadataOnlyFileWithoutPadding) {
   Bytes b;
   b.raw("GGUF").u32(3).u64(0).u64(1).str("k").u32(test::kU8).u8(1);
-  const Result<GgufFile> f = parse_bytes(b.b);
+  const Result<GgufFile> f = parse_roundtrip_bytes(b.b);
   ASSERT_TRUE(f.ok()) << f.error().message;
   EXPECT_TRUE(f->tensors().empty());
   EXPECT_EQ(f->data_size(), 0u);
@@ -279,7 +279,7 @@ TEST(GgufLookup, TypedGettersNameTheFileAndKey) {
   w.set("s", GgufValue::string("text"));
   w.set("f", GgufValue::f32(0.25f));
   w.set("b", GgufValue::boolean(true));
-  const Result<GgufFile> f = parse_bytes(w.to_bytes(), "m.gguf");
+  const Result<GgufFile> f = parse_roundtrip_bytes(w.to_bytes(), "m.gguf");
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(f->get_u64("n").value(), 7u);
   EXPECT_EQ(f->get_f64("n").value(), 7.0);  // integers read as numbers

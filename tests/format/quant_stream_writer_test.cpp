@@ -28,7 +28,7 @@ std::vector<uint8_t> read_all(const std::string& path) {
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
-std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
+std::vector<uint8_t> stream_pattern(size_t n, uint8_t seed) {
   std::vector<uint8_t> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(seed + i * 31);
   return v;
@@ -62,9 +62,9 @@ struct SampleTensor {
 
 std::vector<SampleTensor> sample_tensors() {
   return {
-      {{"norm", GgmlType::F32, {3}}, pattern(12, 1)},
-      {{"q8", GgmlType::Q8_0, {64, 2}}, pattern(4 * 34, 2)},
-      {{"half", GgmlType::F16, {5, 3}}, pattern(30, 3)},
+      {{"norm", GgmlType::F32, {3}}, stream_pattern(12, 1)},
+      {{"q8", GgmlType::Q8_0, {64, 2}}, stream_pattern(4 * 34, 2)},
+      {{"half", GgmlType::F16, {5, 3}}, stream_pattern(30, 3)},
   };
 }
 
@@ -143,7 +143,7 @@ Status test_row(uint64_t row, std::span<float> out) {
 }
 
 TEST(WriteGgufStreamed, SameFileOnAnyThreadCount) {
-  const std::vector<uint8_t> raw = pattern(8 * 4, 9);
+  const std::vector<uint8_t> raw = stream_pattern(8 * 4, 9);
   std::vector<StreamedTensor> tensors(3);
   tensors[0].spec = {"w4", GgmlType::Q4_K, {512, 37}};
   tensors[0].rows = test_row;

@@ -16,7 +16,7 @@ using testing::load_path_file;
 using testing::options_for;
 using testing::source_path;
 
-KernelPath builtin(const std::string& id) { return load_path_file(source_path("kernel_paths/" + id + ".json")); }
+KernelPath builtin_path(const std::string& id) { return load_path_file(source_path("kernel_paths/" + id + ".json")); }
 
 size_t count_layer(const std::vector<PlannedStep>& steps, int32_t layer) {
   return static_cast<size_t>(
@@ -39,7 +39,7 @@ class BuiltinPaths : public ::testing::TestWithParam<Case> {};
 TEST_P(BuiltinPaths, ValidatesAndExpands) {
   const Case& c = GetParam();
   const auto& m = load_model(c.model);
-  const KernelPath path = builtin(c.path);
+  const KernelPath path = builtin_path(c.path);
   auto plan = validate_path(path, builtin_registry(), m.file, options_for(m));
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   const uint32_t n_layer = m.config.n_layer;
@@ -123,7 +123,7 @@ const PlannedStep& find_step(const std::vector<PlannedStep>& steps, const std::s
 
 TEST(BuiltinPathsDetail, FusedOnQ4KMChoosesKernelsByEachTensorsType) {
   const auto& m = load_model(testing::q4_k_m_model());
-  const KernelPath path = builtin("gemma2-q4k-fused");
+  const KernelPath path = builtin_path("gemma2-q4k-fused");
   auto plan = validate_path(path, builtin_registry(), m.file, options_for(m));
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   // Q4_K_M keeps token_embd (and so the tied lm_head) in Q6_K.
@@ -150,7 +150,7 @@ TEST(BuiltinPathsDetail, FusedOnQ4KMChoosesKernelsByEachTensorsType) {
 
 TEST(BuiltinPathsDetail, StepBindingsSymbolsAndLocations) {
   const auto& m = load_model(testing::q4_k_m_model());
-  const KernelPath path = builtin("gemma2-q4k-fused");
+  const KernelPath path = builtin_path("gemma2-q4k-fused");
   auto plan = validate_path(path, builtin_registry(), m.file, options_for(m));
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   const PlannedStep& attn = find_step(plan->decode, "attention", 5);
@@ -189,7 +189,7 @@ TEST(BuiltinPathsDetail, WeightDtypeConvertsMatricesButNotNorms) {
   const auto& m = load_model(testing::q4_k_m_model());
   for (auto [id, type] : {std::pair{"gemma2-q4k-dequant-f32", format::GgmlType::F32},
                           std::pair{"gemma2-q4k-dequant-f16", format::GgmlType::F16}}) {
-    const KernelPath path = builtin(id);
+    const KernelPath path = builtin_path(id);
     auto plan = validate_path(path, builtin_registry(), m.file, options_for(m));
     ASSERT_TRUE(plan.ok()) << plan.error().message;
     EXPECT_EQ(plan->weight_types.at("token_embd.weight"), type) << id;
@@ -202,7 +202,7 @@ TEST(BuiltinPathsDetail, WeightDtypeConvertsMatricesButNotNorms) {
 TEST(BuiltinPathsDetail, ValidatesForTheCudaRegistryWithoutADevice) {
   // kernels/cuda/registry.json implements every kernel of the built-in paths.
   const auto& m = load_model(testing::q4_k_m_model());
-  const KernelPath path = builtin("gemma2-q4k-fused");
+  const KernelPath path = builtin_path("gemma2-q4k-fused");
   auto plan = validate_path(path, builtin_registry(), m.file, options_for(m, "cuda"));
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   EXPECT_EQ(find_step(plan->decode, "q_proj", 0).impl->backend, "cuda");
@@ -210,7 +210,7 @@ TEST(BuiltinPathsDetail, ValidatesForTheCudaRegistryWithoutADevice) {
 
 TEST(BuiltinPathsDetail, F16NativeRefusesQuantizedWeightsNamingTheTensor) {
   const auto& m = load_model(testing::q4_k_m_model());
-  const KernelPath path = builtin("gemma2-f16-native");
+  const KernelPath path = builtin_path("gemma2-f16-native");
   auto plan = validate_path(path, builtin_registry(), m.file, options_for(m));
   ASSERT_FALSE(plan.ok());
   EXPECT_NE(plan.error().message.find("decode.steps[1].kernel: tensor blk.0.attn_q.weight is Q4_K but the step "

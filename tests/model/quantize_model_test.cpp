@@ -30,11 +30,11 @@ using format::GgufValue;
 const char* const kF16 = KP_TEST_DATA "/kjv-tiny-f16.gguf";
 const char* const kLlamaQ4KM = KP_SOURCE_DIR "/models/kjv-tiny-q4_k_m.gguf";
 
-std::string temp_path(const std::string& name) {
+std::string quantize_temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("kp_quantize_model_" + name)).string();
 }
 
-GgufFile open_or_die(const std::string& path) {
+GgufFile open_quantized_or_die(const std::string& path) {
   Result<GgufFile> f = GgufFile::open(path);
   if (!f.ok()) {
     ADD_FAILURE() << f.error().message;
@@ -102,12 +102,12 @@ TEST(QuantizeModel, MixNames) {
 }
 
 TEST(QuantizeModel, Q4_K_MReproducesLlamaCpp) {
-  const std::string out = temp_path("q4_k_m.gguf");
+  const std::string out = quantize_temp_path("q4_k_m.gguf");
   const Status s = quantize_to(kF16, out, QuantMix::Q4_K_M);
   ASSERT_TRUE(s.ok()) << s.error().message;
-  const GgufFile mine = open_or_die(out);
-  const GgufFile ref = open_or_die(kLlamaQ4KM);
-  const GgufFile src = open_or_die(kF16);
+  const GgufFile mine = open_quantized_or_die(out);
+  const GgufFile ref = open_quantized_or_die(kLlamaQ4KM);
+  const GgufFile src = open_quantized_or_die(kF16);
 
   // Metadata: same keys, order and values (file_type 15 and
   // quantization_version 2 moved to the end).
@@ -147,7 +147,7 @@ TEST(QuantizeModel, Q4_K_MReproducesLlamaCpp) {
 }
 
 TEST(QuantizeModel, OtherMixes) {
-  const GgufFile src = open_or_die(kF16);
+  const GgufFile src = open_quantized_or_die(kF16);
   struct Case {
     QuantMix mix;
     GgmlType matrix;
@@ -162,10 +162,10 @@ TEST(QuantizeModel, OtherMixes) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(quant_mix_name(c.mix));
-    const std::string out = temp_path("mix.gguf");
+    const std::string out = quantize_temp_path("mix.gguf");
     const Status s = quantize_to(kF16, out, c.mix, 2);
     ASSERT_TRUE(s.ok()) << s.error().message;
-    const GgufFile f = open_or_die(out);
+    const GgufFile f = open_quantized_or_die(out);
     EXPECT_EQ(f.get_u64("general.file_type").value(), c.file_type);
     EXPECT_EQ(f.get_u64("general.quantization_version").value(), 2u);
     ASSERT_EQ(f.tensors().size(), src.tensors().size());
@@ -188,10 +188,10 @@ TEST(QuantizeModel, OtherMixes) {
 
 TEST(QuantizeModel, RequantizesQuantizedInput) {
   // Same mix: every tensor already has its type and is copied byte for byte.
-  const std::string same = temp_path("same.gguf");
+  const std::string same = quantize_temp_path("same.gguf");
   ASSERT_TRUE(quantize_to(kLlamaQ4KM, same, QuantMix::Q4_K_M).ok());
-  const GgufFile ref = open_or_die(kLlamaQ4KM);
-  const GgufFile copy = open_or_die(same);
+  const GgufFile ref = open_quantized_or_die(kLlamaQ4KM);
+  const GgufFile copy = open_quantized_or_die(same);
   ASSERT_EQ(copy.tensors().size(), ref.tensors().size());
   for (size_t i = 0; i < ref.tensors().size(); ++i) {
     const GgufTensorInfo& a = ref.tensors()[i];
@@ -203,9 +203,9 @@ TEST(QuantizeModel, RequantizesQuantizedInput) {
   std::remove(same.c_str());
 
   // To Q8_0: K-quant blocks are dequantized and re-encoded.
-  const std::string q8 = temp_path("q8.gguf");
+  const std::string q8 = quantize_temp_path("q8.gguf");
   ASSERT_TRUE(quantize_to(kLlamaQ4KM, q8, QuantMix::Q8_0).ok());
-  const GgufFile f = open_or_die(q8);
+  const GgufFile f = open_quantized_or_die(q8);
   const GgufTensorInfo* t = f.tensor("blk.2.ffn_down.weight");
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->type, GgmlType::Q8_0);
@@ -264,11 +264,11 @@ TEST(QuantizeModel, PlanRules) {
 }
 
 TEST(QuantizeModel, Errors) {
-  const Status missing = quantize_to("/nonexistent/model.gguf", temp_path("x.gguf"), QuantMix::Q8_0);
+  const Status missing = quantize_to("/nonexistent/model.gguf", quantize_temp_path("x.gguf"), QuantMix::Q8_0);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().message.find("/nonexistent/model.gguf"), std::string::npos);
 
-  const std::string copy = temp_path("self.gguf");
+  const std::string copy = quantize_temp_path("self.gguf");
   std::filesystem::copy_file(kF16, copy, std::filesystem::copy_options::overwrite_existing);
   const Status self = quantize_to(copy, copy, QuantMix::Q8_0);
   ASSERT_FALSE(self.ok());
@@ -278,10 +278,10 @@ TEST(QuantizeModel, Errors) {
 }
 
 TEST(QuantizeModel, Cli) {
-  const std::string out = temp_path("cli.gguf");
+  const std::string out = quantize_temp_path("cli.gguf");
   const std::string cmd = std::string(KP_BINARY) + " quantize " + kF16 + " " + out + " --type q6_k > /dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  const GgufFile f = open_or_die(out);
+  const GgufFile f = open_quantized_or_die(out);
   EXPECT_EQ(f.get_u64("general.file_type").value(), 18u);
   EXPECT_EQ(f.tensor("blk.0.attn_q.weight")->type, GgmlType::Q6_K);
   std::remove(out.c_str());

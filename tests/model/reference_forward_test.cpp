@@ -25,7 +25,7 @@ namespace kp::model {
 namespace {
 
 const std::string kData = KP_TEST_DATA;
-const std::string kF16 = kData + "/kjv-tiny-f16.gguf";
+const std::string kF16Path = kData + "/kjv-tiny-f16.gguf";
 const std::string kQ4K = kData + "/kjv-tiny-q4_k.gguf";
 const std::string kQ4KM = std::string(KP_SOURCE_DIR) + "/models/kjv-tiny-q4_k_m.gguf";
 
@@ -190,11 +190,11 @@ void expect_close_to_llamacpp(const std::string& model_path, const std::string& 
 TEST(ReferenceForward, F16MatchesHfAndLlamaCpp) {
   {
     SCOPED_TRACE("HF float64 golden");
-    expect_matches_exact_oracle(kF16, "golden-hf-kjv-tiny.json", 1e-4);
-    expect_top1_in_hf_top5(kF16);
+    expect_matches_exact_oracle(kF16Path, "golden-hf-kjv-tiny.json", 1e-4);
+    expect_top1_in_hf_top5(kF16Path);
   }
   SCOPED_TRACE("llama.cpp golden");
-  expect_close_to_llamacpp(kF16, "golden-llamacpp-kjv-tiny-f16.json");
+  expect_close_to_llamacpp(kF16Path, "golden-llamacpp-kjv-tiny-f16.json");
 }
 
 TEST(ReferenceForward, Q4KMMatchesNumpyAndLlamaCpp) {
@@ -218,7 +218,7 @@ TEST(ReferenceForward, Q4KMatchesNumpyAndLlamaCpp) {
 // Prefill in pieces through the KV cache must give the rows of one prefill.
 // The 274-token prompt crosses the 64-token sliding window.
 TEST(ReferenceForward, ChunkedPrefillMatchesOnePrefill) {
-  const LoadedModel& m = loaded(kF16);
+  const LoadedModel& m = loaded(kF16Path);
   const std::vector<int32_t>& prompt = golden("golden-hf-kjv-tiny.json").back().tokens;
   const std::vector<size_t> chunks = {1, 66, 3, 70};  // 140 tokens, more than twice the window
   ASSERT_GE(prompt.size(), 140u);
@@ -247,7 +247,7 @@ TEST(ReferenceForward, ChunkedPrefillMatchesOnePrefill) {
 }
 
 TEST(ReferenceForward, LastRowOnlyEqualsLastRowOfAll) {
-  const LoadedModel& m = loaded(kF16);
+  const LoadedModel& m = loaded(kF16Path);
   const std::vector<int32_t>& tokens = golden("golden-hf-kjv-tiny.json")[1].tokens;
   ReferenceModel a(m.cfg, m.weights, 64), b(m.cfg, m.weights, 64);
   Result<std::vector<float>> all = a.forward(tokens, true);
@@ -258,7 +258,7 @@ TEST(ReferenceForward, LastRowOnlyEqualsLastRowOfAll) {
 }
 
 TEST(ReferenceForward, RejectsContextOverflowBadTokensAndEmptyInput) {
-  const LoadedModel& m = loaded(kF16);
+  const LoadedModel& m = loaded(kF16Path);
   ReferenceModel model(m.cfg, m.weights, 4);
   Result<std::vector<float>> r = model.forward({2, 300, 263, 345, 824}, false);
   ASSERT_FALSE(r.ok());

@@ -49,7 +49,7 @@ kpath::ModelValues fixture_model() {
 }
 
 // The logical registry (kernels/registry.json) with the CPU implementations.
-const kpath::Registry& registry() {
+const kpath::Registry& cpu_registry() {
   static const kpath::Registry r = [] {
     kpath::Registry reg;
     auto text = read_text_file(std::string(KP_SOURCE_DIR) + "/kernels/registry.json");
@@ -129,7 +129,7 @@ std::vector<float> dequantized(GgmlType type, const Bytes& w, int64_t n) {
 
 OpDispatch dispatch(const std::string& kernel, const std::string& entry, Symbols symbols, std::vector<Bytes> data) {
   OpDispatch d;
-  d.kernel = registry().find(kernel);
+  d.kernel = cpu_registry().find(kernel);
   KP_CHECK(d.kernel != nullptr, "kernel in the registry");
   d.entry = entry;
   d.params.n_tokens = static_cast<uint32_t>(symbols.count("T") ? symbols.at("T") : 1);
@@ -160,8 +160,8 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
 double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x))); }
 
 TEST(CpuKernels, EveryRegistryKernelAndEntryHasACpuImplementation) {
-  EXPECT_EQ(registry().kernels().size(), 56u);
-  for (const auto& [id, k] : registry().kernels()) {
+  EXPECT_EQ(cpu_registry().kernels().size(), 56u);
+  for (const auto& [id, k] : cpu_registry().kernels()) {
     auto impl = k.impls.find("cpu");
     ASSERT_NE(impl, k.impls.end()) << id;
     for (const auto& [entry, unused] : k.entries) EXPECT_TRUE(impl->second.entries.count(entry)) << id << "." << entry;

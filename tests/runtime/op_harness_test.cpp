@@ -20,7 +20,7 @@ namespace {
 
 using format::GgmlType;
 
-const kpath::Registry& registry() {
+const kpath::Registry& harness_registry() {
   static const kpath::Registry r = [] {
     kpath::Registry reg;
     auto text = read_text_file(std::string(KP_SOURCE_DIR) + "/kernels/registry.json");
@@ -83,7 +83,7 @@ struct NamedCase {
   OpCase c;
 };
 
-const std::pair<GgmlType, const char*> kTypes[] = {{GgmlType::F32, "f32"},   {GgmlType::F16, "f16"},
+const std::pair<GgmlType, const char*> kHarnessTypes[] = {{GgmlType::F32, "f32"},   {GgmlType::F16, "f16"},
                                                     {GgmlType::Q8_0, "q8_0"}, {GgmlType::Q4_K, "q4k"},
                                                     {GgmlType::Q5_K, "q5k"},  {GgmlType::Q6_K, "q6k"}};
 
@@ -114,7 +114,7 @@ std::vector<NamedCase> cases_for(const Shapes& s, bool big) {
     if (n > 1) name += fmt::format("_{}", n);
     out.push_back({name, s.name, std::move(c)});
   };
-  for (const auto& [type, suffix] : kTypes) {
+  for (const auto& [type, suffix] : kHarnessTypes) {
     const std::string t(suffix);
     add("embed_" + t, "main", {{"T", 7}, {"E", e}, {"V", s.v_table}});
     add("matmul_" + t, "main", {{"T", 1}, {"K", e}, {"N", f}});
@@ -214,9 +214,9 @@ class OpHarnessCpuVsCpu : public ::testing::TestWithParam<NamedCase> {};
 
 TEST_P(OpHarnessCpuVsCpu, NoError) {
   const NamedCase& nc = GetParam();
-  auto r = run_op_case(*backends().target, *backends().reference, registry(), nc.c, model_of(nc.shapes));
+  auto r = run_op_case(*backends().target, *backends().reference, harness_registry(), nc.c, model_of(nc.shapes));
   ASSERT_TRUE(r.ok()) << r.error().message;
-  const kpath::KernelDesc* k = registry().find(nc.c.kernel);
+  const kpath::KernelDesc* k = harness_registry().find(nc.c.kernel);
   size_t outputs = 0;
   for (const auto& b : k->bindings) {
     outputs += b.kind == kpath::BindingKind::Out || b.kind == kpath::BindingKind::InOut;
@@ -238,7 +238,7 @@ TEST(OpHarness, CasesCoverEveryKernelAndEntryAtBothShapes) {
   std::map<std::string, std::set<std::string>> covered;  // shapes -> kernel.entry
   for (const auto& nc : all_cases()) covered[nc.shapes].insert(nc.c.kernel + "." + nc.c.entry);
   for (const char* shapes : {"fixture", "gemma2_2b"}) {
-    for (const auto& [id, k] : registry().kernels()) {
+    for (const auto& [id, k] : harness_registry().kernels()) {
       for (const auto& [entry, unused] : k.entries) {
         EXPECT_TRUE(covered[shapes].count(id + "." + entry)) << id << "." << entry << " at " << shapes;
       }
@@ -304,7 +304,7 @@ TEST(OpHarness, ReportsAWrongAttentionScaleInTheOutputOnly) {
   c.kernel = "attention";
   c.symbols = {{"T", 4}, {"QC", 256}, {"KC", 128}, {"CTX", 64}};
   c.params.pos0 = 20;
-  auto r = run_op_case(wrong, *backends().reference, registry(), c, s.model);
+  auto r = run_op_case(wrong, *backends().reference, harness_registry(), c, s.model);
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->outputs.size(), 3u);  // o, k_cache, v_cache
   EXPECT_EQ(r->outputs[0].binding, "o");
@@ -321,7 +321,7 @@ TEST(OpHarness, ReportsAWrongEmbeddingScale) {
   OpCase c;
   c.kernel = "embed_q4k";
   c.symbols = {{"T", 3}, {"E", 256}, {"V", 4096}};
-  auto r = run_op_case(wrong, *backends().reference, registry(), c, fixture_shapes().model);
+  auto r = run_op_case(wrong, *backends().reference, harness_registry(), c, fixture_shapes().model);
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->outputs.size(), 1u);
   EXPECT_NEAR(r->outputs[0].rel_l2, 0.01, 1e-4) << r->summary();  // every value 1% off
@@ -338,7 +338,7 @@ TEST(OpHarness, ReportsRowsATargetLeavesUnwritten) {
   c.kernel = "matmul_q4k";
   c.entry = "gemm";
   c.symbols = {{"T", 4}, {"K", 256}, {"N", 768}};
-  auto r = run_op_case(wrong, *backends().reference, registry(), c, fixture_shapes().model);
+  auto r = run_op_case(wrong, *backends().reference, harness_registry(), c, fixture_shapes().model);
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->outputs.size(), 1u);
   EXPECT_EQ(r->outputs[0].nan_count, 768) << r->summary();  // the poison of the last row
@@ -358,7 +358,7 @@ TEST(OpHarness, ReportsAWrongSampledToken) {
   c.params.min_p = 0;
   c.params.temperature = 2;
   c.params.rand_u = 0.9f;  // far from the argmax's share of the mass
-  auto r = run_op_case(wrong, *backends().reference, registry(), c, fixture_shapes().model);
+  auto r = run_op_case(wrong, *backends().reference, harness_registry(), c, fixture_shapes().model);
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->outputs.size(), 1u);
   EXPECT_EQ(r->outputs[0].rel_l2, 1.0) << r->summary();  // the one token differs
@@ -371,16 +371,16 @@ TEST(OpHarness, RejectsCasesItCannotBuild) {
   c.kernel = "matmul_q4k";
   c.symbols = {{"T", 1}, {"K", 256}, {"N", 768}};
   c.weight_types = {{"w", GgmlType::Q6_K}};
-  auto r = run_op_case(cpu, cpu, registry(), c, model);
+  auto r = run_op_case(cpu, cpu, harness_registry(), c, model);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("does not accept Q6_K"), std::string::npos) << r.error().message;
   c.weight_types.clear();
   c.symbols.erase("T");
-  r = run_op_case(cpu, cpu, registry(), c, model);
+  r = run_op_case(cpu, cpu, harness_registry(), c, model);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("symbol T"), std::string::npos) << r.error().message;
   c.kernel = "matmul_q9";
-  r = run_op_case(cpu, cpu, registry(), c, model);
+  r = run_op_case(cpu, cpu, harness_registry(), c, model);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("matmul_q9"), std::string::npos) << r.error().message;
 }

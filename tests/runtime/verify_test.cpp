@@ -23,7 +23,7 @@ namespace {
 
 using verify_testing::kQ4kModel;
 
-const format::GgufFile& q4k_model() { return test::shared_model(kQ4kModel); }
+const format::GgufFile& verify_q4k_model() { return test::shared_model(kQ4kModel); }
 
 std::unique_ptr<Session> open_cpu(const std::string& path, const std::string& kernel_dir, uint32_t ctx,
                                   int64_t batch, bool reference_kernels = false) {
@@ -34,7 +34,7 @@ std::unique_ptr<Session> open_cpu(const std::string& path, const std::string& ke
   o.kernel_dir = kernel_dir;
   o.ctx = ctx;
   o.max_batch = batch;
-  auto s = Session::open(q4k_model(), o);
+  auto s = Session::open(verify_q4k_model(), o);
   EXPECT_TRUE(s.ok()) << s.error().message;
   return s.ok() ? std::move(*s) : nullptr;
 }
@@ -240,7 +240,7 @@ TEST(Perplexity, ExecutorAgreesWithTheReferenceForward) {
   constexpr uint32_t kCtx = 24;
   auto session = open_cpu("gemma2-q4k-dequant-f32", "", kCtx, kCtx);
   ASSERT_TRUE(session);
-  auto ref = load_reference_model(q4k_model(), kCtx);
+  auto ref = load_reference_model(verify_q4k_model(), kCtx);
   ASSERT_TRUE(ref.ok()) << ref.error().message;
   std::vector<int32_t> tokens;
   for (int i = 0; i < 2 * static_cast<int>(kCtx); ++i) tokens.push_back(4 + (i * 37) % 900);
