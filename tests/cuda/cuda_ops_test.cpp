@@ -85,7 +85,8 @@ std::vector<Case> cases_for(const kpath::KernelDesc& kernel, const ModelShapes& 
         id != "matmul_q4k_x8") {
       continue;
     }
-    for (const auto& [entry, unused] : kernel.entries) {
+    for (const auto& entry_desc : kernel.entries) {
+      const std::string& entry = entry_desc.first;  // a plain reference: the lambdas below capture it
       if (lm_head && entry != "main") continue;
       auto add = [&](int64_t t, auto&& tweak) {
         Case c;

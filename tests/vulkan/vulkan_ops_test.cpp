@@ -60,7 +60,8 @@ std::vector<Case> cases_for(const kpath::KernelDesc& kernel, const ModelShapes& 
     }
     // Embedding tables are indexed, never scanned: 4096 rows at Gemma's width.
     if (id.rfind("embed_", 0) == 0 && big) symbols["V"] = 4096;
-    for (const auto& [entry, unused] : kernel.entries) {
+    for (const auto& entry_desc : kernel.entries) {
+      const std::string& entry = entry_desc.first;  // a plain reference: the lambdas below capture it
       auto add = [&](int64_t t, auto&& tweak) {
         Case c;
         c.model = &m;
