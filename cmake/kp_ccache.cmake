@@ -8,8 +8,11 @@ set(KP_CCACHE_DIR "${PROJECT_SOURCE_DIR}/build/ccache" CACHE PATH "ccache's cach
 if(KP_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER AND NOT CMAKE_C_COMPILER_LAUNCHER)
   find_program(KP_CCACHE_PROGRAM ccache)
   if(KP_CCACHE_PROGRAM)
-    # CCACHE_DIR through `cmake -E env`: ccache 4.7 (Debian 12) takes no settings on its command line.
-    set(launcher ${CMAKE_COMMAND} -E env CCACHE_DIR=${KP_CCACHE_DIR} ${KP_CCACHE_PROGRAM})
+    # Settings through `cmake -E env`: ccache 4.7 (Debian 12) takes none on its
+    # command line. Depend mode hashes the headers the compiler lists (-MD, which
+    # Ninja asks for) instead of running the preprocessor first, so a miss (every
+    # compile of a fresh clone) costs little more than the compile itself.
+    set(launcher ${CMAKE_COMMAND} -E env CCACHE_DIR=${KP_CCACHE_DIR} CCACHE_DEPEND=1 ${KP_CCACHE_PROGRAM})
     set(CMAKE_C_COMPILER_LAUNCHER ${launcher})
     set(CMAKE_CXX_COMPILER_LAUNCHER ${launcher})
     message(STATUS "kpath: ccache ${KP_CCACHE_PROGRAM}, cache in ${KP_CCACHE_DIR}")
