@@ -5,13 +5,14 @@
 //
 // A block of 256 threads (8 warps, 2 along tokens x 4 along outputs) computes a
 // TT (tokens) x NB (output rows) tile of y, stepping over K KB at a time. Each
-// step, every thread issues the loads of its share of the next step's
-// activations (f32) and weights (TWeight::load8, the raw bytes) before the
-// warps multiply the current step from shared memory (ldmatrix fragments, rows
-// padded by 16 bytes so the eight rows an ldmatrix reads fall in distinct
-// banks), and after it converts them (f32 -> f16, TWeight::decode8 -> f16) into
-// the other of two shared buffers: the loads' latency hides behind the
-// products, one barrier per step. The gated form (ffn_gate_up) holds NB rows of
+// step, every thread issues the loads of its share of the activations (f32) and
+// weights (TWeight::load8, the raw bytes) of the step after next into registers
+// before the warps multiply the current step from shared memory (ldmatrix
+// fragments, rows padded by 16 bytes so the eight rows an ldmatrix reads fall
+// in distinct banks); after the products it converts the next step's (loaded
+// one step earlier; f32 -> f16, TWeight::decode8 -> f16) into the other of two
+// shared buffers: each load has two steps of products to arrive, one barrier
+// per step. The gated form (ffn_gate_up) holds NB rows of
 // the gate and the same NB rows of the up projection, and its epilogue forms
 // gelu_tanh(g) * u in registers.
 // Grid = (cdiv(N, NB), cdiv(T, TT)); the token count is params->n_tokens,
