@@ -32,6 +32,16 @@ namespace {
 // Output rows per task: enough work to amortize the hand-off.
 int64_t row_grain(int64_t cols, int64_t t) { return std::max<int64_t>(1, 65536 / std::max<int64_t>(1, cols * t)); }
 
+// Quantizes the t_rows activation rows of x into acts, one row per task.
+template <typename Acts>
+void quantize_rows(Acts& acts, void (*quantize)(const float*, int64_t, Acts&), const float* x, int64_t t_rows,
+                   int64_t k, ThreadPool& pool) {
+  acts.resize(t_rows, k);
+  pool.parallel_for(t_rows, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) quantize(x + t * k, t, acts);
+  });
+}
+
 // Q4_K / Q6_K rows against activations quantized once to 16-bit blocks.
 template <void (*Unpack)(const std::byte*, int64_t, UnpackedRow&),
           float (*Dot)(const UnpackedRow&, const ActBlocks&, int64_t),
@@ -47,10 +57,7 @@ class KQuantRows {
   float packed_dot(const std::byte* w) const { return Packed(w, acts_, 0); }
 
   void prepare(const float* x, int64_t t_rows, int64_t k, ThreadPool& pool) {
-    acts_.resize(t_rows, k);
-    pool.parallel_for(t_rows, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) quantize_act_row(x + t * k, t, acts_);
-    });
+    quantize_rows(acts_, &quantize_act_row, x, t_rows, k, pool);
   }
   // One thread's 4 current weight rows.
   class Cursor {
@@ -110,10 +117,7 @@ class X8Rows {
   static constexpr bool kPacked = true;
   float packed_dot(const std::byte* w) const { return Dot(w, acts_, 0); }
   void prepare(const float* x, int64_t t_rows, int64_t k, ThreadPool& pool) {
-    acts_.resize(t_rows, k);
-    pool.parallel_for(t_rows, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) quantize_x8_row(x + t * k, t, acts_);
-    });
+    quantize_rows(acts_, &quantize_x8_row, x, t_rows, k, pool);
   }
   class Cursor {
    public:

@@ -37,8 +37,8 @@ void QuantizeX8Row(const float* HWY_RESTRICT x, int64_t t, ActX8* a) {
   const int64_t cols = a->cols;
   int8_t* q = a->q.data() + t * cols;
   float* d = a->d.data() + t * (cols / kX8Block);
-  int16_t* sum = a->sum.data() + t * (cols / 16);
-  float* dsum = a->dsum.data() + t * (cols / 16);
+  float* dsum16 = a->dsum16.data() + t * (cols / 16);
+  float* dsum32 = a->dsum32.data() + t * (cols / kX8Block);
   for (int64_t b = 0; b < cols / kX8Block; ++b) {
     const float* xb = x + b * kX8Block;
     float amax = 0.0f;
@@ -53,10 +53,9 @@ void QuantizeX8Row(const float* HWY_RESTRICT x, int64_t t, ActX8* a) {
       q[b * kX8Block + i] = v;
       s[i / 16] = static_cast<int16_t>(s[i / 16] + v);
     }
-    sum[2 * b] = s[0];
-    sum[2 * b + 1] = s[1];
-    dsum[2 * b] = db * static_cast<float>(s[0]);
-    dsum[2 * b + 1] = db * static_cast<float>(s[1]);
+    dsum16[2 * b] = db * static_cast<float>(s[0]);
+    dsum16[2 * b + 1] = db * static_cast<float>(s[1]);
+    dsum32[b] = db * static_cast<float>(s[0] + s[1]);
   }
 }
 
@@ -103,15 +102,11 @@ HWY_INLINE float SumLanes(__m256 v) {
 
 float DotQ4KX8(const std::byte* HWY_RESTRICT row, const ActX8* x, int64_t t) {
   const int64_t nb = x->cols / format::kQK_K;
-  const int8_t* xq = x->q.data() + t * x->cols;
-  const float* xd = x->d.data() + t * (x->cols / kX8Block);
+  const ActX8::Row xr = x->row(t);
   float acc = 0.0f, offset = 0.0f;
 #if KP_X8_AVX2
-  const float* xds = x->dsum.data() + t * (x->cols / 16);
   __m256 vacc = _mm256_setzero_ps(), voff = _mm256_setzero_ps();
   const __m256i mask = _mm256_set1_epi8(0x0f);
-#else
-  const int16_t* xs = x->sum.data() + t * (x->cols / 16);
 #endif
   for (int64_t b = 0; b < nb; ++b) {
     const std::byte* blk = row + b * static_cast<int64_t>(sizeof(format::BlockQ4_K));
@@ -121,22 +116,19 @@ float DotQ4KX8(const std::byte* HWY_RESTRICT row, const ActX8* x, int64_t t) {
     uint8_t sc[8], m[8];
     Q4KScales(reinterpret_cast<const uint8_t*>(blk) + 4, sc, m);
     const uint8_t* qs = reinterpret_cast<const uint8_t*>(blk) + 16;
-    const int8_t* xb = xq + b * format::kQK_K;
-    const float* db = xd + b * 8;
+    const int8_t* xb = xr.q + b * format::kQK_K;
+    const float* db = xr.d + b * 8;
+    const float* ds = xr.dsum32 + b * 8;
     alignas(32) float scale[8];  // d * sc[j] * (activation block j's d)
 #if KP_X8_AVX2
     // mins: dmin * m[j] * (d * sum q) of activation block j, in lanes.
-    const float* ds = xds + b * 16;
-    const __m256 dsum32 = _mm256_add_ps(_mm256_setr_ps(ds[0], ds[2], ds[4], ds[6], ds[8], ds[10], ds[12], ds[14]),
-                                        _mm256_setr_ps(ds[1], ds[3], ds[5], ds[7], ds[9], ds[11], ds[13], ds[15]));
-    voff = _mm256_fmadd_ps(_mm256_mul_ps(U8x8(m), _mm256_set1_ps(H2F(dminh))), dsum32, voff);
+    voff = _mm256_fmadd_ps(_mm256_mul_ps(U8x8(m), _mm256_set1_ps(H2F(dminh))), _mm256_loadu_ps(ds), voff);
     _mm256_store_ps(scale, _mm256_mul_ps(_mm256_mul_ps(U8x8(sc), _mm256_set1_ps(H2F(dh))), _mm256_loadu_ps(db)));
 #else
     const float d = f16_to_f32(dh), dmin = f16_to_f32(dminh);
-    const int16_t* sb = xs + b * 16;
     float mins = 0.0f;
     for (int j = 0; j < 8; ++j) {
-      mins += static_cast<float>(m[j]) * db[j] * static_cast<float>(sb[2 * j] + sb[2 * j + 1]);
+      mins += static_cast<float>(m[j]) * ds[j];
       scale[j] = d * static_cast<float>(sc[j]) * db[j];
     }
     offset += dmin * mins;
@@ -171,14 +163,9 @@ float DotQ4KX8(const std::byte* HWY_RESTRICT row, const ActX8* x, int64_t t) {
 // activation block: sum (q - 32) x = sum q x - 32 sum x, per 16.
 float DotQ6KX8(const std::byte* HWY_RESTRICT row, const ActX8* x, int64_t t) {
   const int64_t nb = x->cols / format::kQK_K;
-  const int8_t* xq = x->q.data() + t * x->cols;
-  const float* xd = x->d.data() + t * (x->cols / kX8Block);
-#if !KP_X8_AVX2
-  const int16_t* xs = x->sum.data() + t * (x->cols / 16);
-#endif
+  const ActX8::Row xr = x->row(t);
   float acc = 0.0f, offset = 0.0f;
 #if KP_X8_AVX2
-  const float* xds = x->dsum.data() + t * (x->cols / 16);
   __m256 vacc = _mm256_setzero_ps(), voff = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x30);
 #endif
@@ -187,22 +174,19 @@ float DotQ6KX8(const std::byte* HWY_RESTRICT row, const ActX8* x, int64_t t) {
     uint16_t dh;
     std::memcpy(&dh, blk + 208, 2);
     const auto* scales = reinterpret_cast<const int8_t*>(blk + 192);
-    const int8_t* xb = xq + b * format::kQK_K;
-    const float* db = xd + b * 8;
+    const int8_t* xb = xr.q + b * format::kQK_K;
+    const float* db = xr.d + b * 8;
+    // The -32 of every weight: 32 d * sum over the 16s of scale * (d * sum q) of the activations.
+    const float* ds = xr.dsum16 + b * 16;
 #if KP_X8_AVX2
     const float d = H2F(dh);
-    // The -32 of every weight: 32 d * sum over the 16s of scale * (d * sum q) of the activations.
-    const float* ds = xds + b * 16;
     const __m256 d32 = _mm256_set1_ps(32.0f * d);
     voff = _mm256_fmadd_ps(_mm256_mul_ps(I8x8(scales), d32), _mm256_loadu_ps(ds), voff);
     voff = _mm256_fmadd_ps(_mm256_mul_ps(I8x8(scales + 8), d32), _mm256_loadu_ps(ds + 8), voff);
 #else
     const float d = f16_to_f32(dh);
-    const int16_t* sb = xs + b * 16;
     float bias = 0.0f;
-    for (int i = 0; i < 8; ++i) {
-      bias += db[i] * static_cast<float>(scales[2 * i] * sb[2 * i] + scales[2 * i + 1] * sb[2 * i + 1]);
-    }
+    for (int i = 0; i < 16; ++i) bias += static_cast<float>(scales[i]) * ds[i];
     offset += 32.0f * d * bias;
 #endif
     for (int h = 0; h < 2; ++h) {
@@ -265,8 +249,8 @@ void ActX8::resize(int64_t n_rows, int64_t n_cols) {
   cols = n_cols;
   q.resize(static_cast<size_t>(n_rows * n_cols));
   d.resize(static_cast<size_t>(n_rows * n_cols / kX8Block));
-  sum.resize(static_cast<size_t>(n_rows * n_cols / 16));
-  dsum.resize(static_cast<size_t>(n_rows * n_cols / 16));
+  dsum16.resize(static_cast<size_t>(n_rows * n_cols / 16));
+  dsum32.resize(static_cast<size_t>(n_rows * n_cols / kX8Block));
 }
 
 void quantize_x8_row(const float* x, int64_t t, ActX8& a) { HWY_DYNAMIC_DISPATCH(QuantizeX8Row)(x, t, &a); }

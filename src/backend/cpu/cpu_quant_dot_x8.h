@@ -22,10 +22,22 @@ inline constexpr int64_t kX8Block = 32;
 // Activation rows quantized to 8 bits in blocks of 32; cols a multiple of 32.
 struct ActX8 {
   int64_t rows = 0, cols = 0;
-  std::vector<int8_t> q;     // [rows, cols]
-  std::vector<float> d;      // [rows, cols / 32]
-  std::vector<int16_t> sum;  // [rows, cols / 16]: sum of q over each 16
-  std::vector<float> dsum;   // [rows, cols / 16]: d of the block times the sum of q over each 16
+  std::vector<int8_t> q;        // [rows, cols]
+  std::vector<float> d;         // [rows, cols / 32]
+  std::vector<float> dsum16;    // [rows, cols / 16]: d of the block times the sum of q over each 16 (Q6_K's -32)
+  std::vector<float> dsum32;    // [rows, cols / 32]: d times the sum of q over the block (Q4_K's mins)
+
+  // Row t's parts.
+  struct Row {
+    const int8_t* q;
+    const float* d;
+    const float* dsum16;
+    const float* dsum32;
+  };
+  Row row(int64_t t) const {
+    return {q.data() + t * cols, d.data() + t * (cols / 32), dsum16.data() + t * (cols / 16),
+            dsum32.data() + t * (cols / 32)};
+  }
 
   void resize(int64_t n_rows, int64_t n_cols);
 };
