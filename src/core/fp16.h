@@ -62,6 +62,9 @@ inline uint16_t f32_to_f16(float f) {
   return static_cast<uint16_t>(sign | h);
 }
 
+// f rounded to the nearest binary16 (ties to even), as a float.
+inline float round_to_f16(float f) { return f16_to_f32(f32_to_f16(f)); }
+
 inline float bf16_to_f32(uint16_t h) {
   const uint32_t bits = static_cast<uint32_t>(h) << 16;
   float f;

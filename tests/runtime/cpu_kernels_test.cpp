@@ -208,7 +208,7 @@ TEST(CpuKernels, MatmulMatchesDequantizeThenNaiveMatmul) {
 // The *_h16 forms (the prefill products on tensor cores) take x and the
 // dequantized weights rounded to binary16, nearest even, and sum exactly.
 TEST(CpuKernels, H16FormsRoundBothOperandsToBinary16) {
-  auto h = [](float v) { return f16_to_f32(f32_to_f16(v)); };
+  const auto h = round_to_f16;
   for (const auto& tk : kTypes) {
     if (tk.type == GgmlType::F32) continue;  // no f32 tensor-core form
     const int64_t t = 3;
@@ -590,7 +590,7 @@ TEST(CpuKernels, AttentionH16IsAttentionOnBinary16Operands) {
   const std::vector<float> q = randn(t * qc, 40, 0, 2), k = randn(t * kc, 41, 0, 2), v = randn(t * kc, 42);
   const std::vector<float> k_cache = randn(ctx * kc, 43, 0, 2), v_cache = randn(ctx * kc, 44);
   auto h = [](std::vector<float> x) {
-    for (float& e : x) e = f16_to_f32(f32_to_f16(e));
+    for (float& e : x) e = round_to_f16(e);
     return x;
   };
   OpDispatch d = dispatch("attention_h16", "main", {{"T", t}, {"QC", qc}, {"KC", kc}, {"CTX", ctx}},

@@ -124,7 +124,7 @@ Status attention_impl(const KernelCall& c, bool rope, bool h16) {
   if (h16) {
     auto rounded = [](const float* x, int64_t n) {
       std::vector<float> r(x, x + n);
-      for (float& e : r) e = f16_to_f32(f32_to_f16(e));
+      for (float& e : r) e = round_to_f16(e);
       return r;
     };
     q16 = rounded(q, t_rows * qc);

@@ -32,10 +32,8 @@ int64_t row_grain(int64_t cols, int64_t t) { return std::max<int64_t>(1, 65536 /
 // bits (quantize_x8), or activations and weights rounded to binary16 (round_h16).
 enum class Operands { kF32, kX8, kH16 };
 
-float round_h16(float v) { return f16_to_f32(f32_to_f16(v)); }
-
 void round_h16(float* v, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) v[i] = round_h16(v[i]);
+  for (int64_t i = 0; i < n; ++i) v[i] = round_to_f16(v[i]);
 }
 
 // Row r of w, dequantized (and rounded to binary16 with h16).
