@@ -23,7 +23,7 @@
 // their row sums taken from the rounded values) and the values.
 //   tests      tests/cuda/cuda_ops_test.cpp (windowed and full, history in the
 //              caches, ragged row tiles), tests/cuda/nvrtc_compile_test.cpp
-#include "gemm_h16.cuh"
+#include "mma.cuh"
 
 static_assert(HEAD_DIM % 32 == 0, "HEAD_DIM must be a multiple of 32");
 static_assert(N_HEAD % N_HEAD_KV == 0, "N_HEAD must be a multiple of N_HEAD_KV");
@@ -38,13 +38,6 @@ constexpr int kQChunks = kHalf / 16;         // k16 chunks of a warp's half of q
 constexpr int kOTiles = kHalf / 8;           // n8 tiles of a warp's half of o
 constexpr int kSTiles = kKeys / 8;           // n8 tiles of the scores
 }  // namespace kp_fa
-
-// ldmatrix .trans: the fragments of a 16 (keys) x 16 (dims) block stored key-major, as mma's B operand.
-__device__ __forceinline__ void kp_ldsm_x4_t(uint32_t* r, const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(kp_smem_addr(p)));
-}
 
 extern "C" __global__ void __launch_bounds__(kp_fa::kThreads)
     attention_h16_main(const KpParams* params, KpStepParams step, const float* q, const float* k, const float* v,
