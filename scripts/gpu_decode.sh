@@ -14,27 +14,9 @@ set -uo pipefail
 bin=$(cd "$1" && pwd)
 out=$2
 base=${3:-}
-mkdir -p "$out"
-here=$PWD
-built_at=${KP_BUILT_AT:-$PWD}
-# The binaries find kernels/ at the path they were built in: a link from there
-# to the checkout in use (never over a real directory).
-link() {
-  [ -d "$built_at" ] && [ ! -L "$built_at" ] && { echo "$built_at is a directory: cannot link it" >&2; return 1; }
-  mkdir -p "$(dirname "$built_at")"; ln -sfn "$1" "$built_at"
-}
-[ "$built_at" != "$PWD" ] && link "$here"
-export LD_LIBRARY_PATH="$bin:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-log() { echo "== $*" | tee -a "$out/summary.txt"; }
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
-model=/tmp/g2b-q4km.gguf
-"$bin/kpath" make-model --like gemma2-2b --type q4_k_m --seed 1 "$model" >/tmp/mm.log 2>&1 &
-mm=$!
+source "$(dirname "$0")/gpu_common.sh"
 
-log "cuda op and path tests"
-timeout 300 "$bin/kp_cuda_tests" --gtest_filter="${KP_CUDA_FILTER:-*CudaOps*/attention*:*CudaOps*/matmul_q4k:*CudaOps*/matmul_q6k:*CudaOps*/matmul_norm_*:*CudaOps*/ffn_gate_up_*:*CudaOps*/rmsnorm*:*CudaOps*/*x8*:*CudaPath*}" \
-  >"$out/cuda_tests.txt" 2>&1
-grep -E "^\[  (PASSED|FAILED|SKIPPED) |FAILED TEST|rel_l2|Failure" "$out/cuda_tests.txt" | head -30 | tee -a "$out/summary.txt"
+cuda_tests "${KP_CUDA_FILTER:-*CudaOps*/attention*:*CudaOps*/matmul_q4k:*CudaOps*/matmul_q6k:*CudaOps*/matmul_norm_*:*CudaOps*/ffn_gate_up_*:*CudaOps*/rmsnorm*:*CudaOps*/*x8*:*CudaPath*}"
 for p in ${KP_RUN_PATHS:-gemma2-q4k-fused gemma2-q4k-x8-h16}; do
   log "kjv greedy, $p"
   "$bin/kpath" run --backend cuda --kernel-path $p -p "In the beginning God created" -n 24 --temp 0 2>&1 |
@@ -42,14 +24,7 @@ for p in ${KP_RUN_PATHS:-gemma2-q4k-fused gemma2-q4k-x8-h16}; do
 done
 
 wait "$mm" || { cat /tmp/mm.log; exit 1; }
-bench() {  # label, args...
-  local label=$1; shift
-  log "bench $label"
-  local file="$out/bench-${label// /-}.txt"
-  timeout 300 "$bin/kpath" bench -m "$model" --backend cuda "$@" >"$file" 2>&1
-  grep -E "^\| gemma|^\| (q|k|v|o|down)_proj |^\| (ffn_gate_up|attention|lm_head|ffn_residual|input_norm|attn_residual|post_attn_norm|rope_q) |^\| total|rror" "$file" |
-    tee -a "$out/summary.txt"
-}
+bench_rows="^\| gemma|^\| (q|k|v|o|down)_proj |^\| (ffn_gate_up|attention|lm_head|ffn_residual|input_norm|attn_residual|post_attn_norm|rope_q) |^\| total"
 paths=${KP_PATHS:-gemma2-q4k-x8-h16,gemma2-q4k-fused}
 bench "new p512" --kernel-path "$paths" -p 512 -n 128 -r 3 --ops 8 --save "$out"
 bench "new p4096" --kernel-path "$paths" -p 4096 -n 128 -r 2

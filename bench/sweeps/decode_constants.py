@@ -42,25 +42,32 @@ X8_VARIANTS = {
 }
 
 
-def main():
-    out = sys.argv[1]
-    base_file = sys.argv[2] if len(sys.argv) > 2 else os.path.join(
-        os.path.dirname(__file__), "..", "..", "kernel_paths", "gemma2-q4k-fused.json")
-    base = json.load(open(base_file))
+def write_variants(out, base, table, steps_of):
+    """Writes one path file per entry of table (name -> {op: constants}) into
+    out, the steps that steps_of(path) returns taking the CUDA constants of
+    their op; returns the files' paths."""
     os.makedirs(out, exist_ok=True)
     written = []
-    table = X8_VARIANTS if "-x8" in base["id"] else VARIANTS
     for name, ops in table.items():
         path = json.loads(json.dumps(base))
         path["id"] = f"{base['id']}-{name}"
         path["name"] = f"{base['name']} ({name})"
-        for step in path["decode"]["steps"] + path.get("postLayer", []):
+        for step in steps_of(path):
             if step["op"] in ops:
                 step.setdefault("constants", {})["cuda"] = ops[step["op"]]
         f = os.path.join(out, path["id"] + ".json")
         json.dump(path, open(f, "w"), indent=1)
         written.append(f)
-    print(",".join(written))
+    return written
+
+
+def main():
+    out = sys.argv[1]
+    base_file = sys.argv[2] if len(sys.argv) > 2 else os.path.join(
+        os.path.dirname(__file__), "..", "..", "kernel_paths", "gemma2-q4k-fused.json")
+    base = json.load(open(base_file))
+    table = X8_VARIANTS if "-x8" in base["id"] else VARIANTS
+    print(",".join(write_variants(out, base, table, lambda p: p["decode"]["steps"] + p.get("postLayer", []))))
 
 
 if __name__ == "__main__":

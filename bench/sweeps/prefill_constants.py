@@ -13,6 +13,8 @@ import json
 import os
 import sys
 
+from decode_constants import write_variants
+
 QKVO = ("q_proj", "k_proj", "v_proj", "o_proj")
 VARIANTS = {
     "attn-r16": {"attention": {"ROWS": 16}},
@@ -27,20 +29,7 @@ def main():
     out = sys.argv[1]
     base_file = sys.argv[2] if len(sys.argv) > 2 else os.path.join(
         os.path.dirname(__file__), "..", "..", "kernel_paths", "gemma2-q4k-x8-h16.json")
-    base = json.load(open(base_file))
-    os.makedirs(out, exist_ok=True)
-    written = []
-    for name, ops in VARIANTS.items():
-        path = json.loads(json.dumps(base))
-        path["id"] = f"{base['id']}-{name}"
-        path["name"] = f"{base['name']} ({name})"
-        for step in path["prefill"]["steps"]:
-            if step["op"] in ops:
-                step.setdefault("constants", {})["cuda"] = ops[step["op"]]
-        f = os.path.join(out, path["id"] + ".json")
-        json.dump(path, open(f, "w"), indent=1)
-        written.append(f)
-    print(",".join(written))
+    print(",".join(write_variants(out, json.load(open(base_file)), VARIANTS, lambda p: p["prefill"]["steps"])))
 
 
 if __name__ == "__main__":
