@@ -137,7 +137,7 @@ std::vector<Case> cases_for(const kpath::KernelDesc& kernel, const ModelShapes& 
       } else if (entry == "gemm") {
         add(70, none);  // two row tiles, the second partial
         add(1, none);
-        if (id.size() > 4 && id.compare(id.size() - 4, 4, "_h16") == 0) {
+        if (id.ends_with("_h16")) {
           add(129, none);                // 128-token tiles, one token over
           if (!gemma) add(4097, none);   // a long prompt in one batch (fixture shapes: the CPU reference is slow)
         }
@@ -170,7 +170,7 @@ TEST_P(CudaOps, MatchesTheCpuBackend) {
   ASSERT_TRUE(kernel->impls.count("cuda")) << GetParam() << " has no CUDA implementation";
   const ModelShapes models[] = {cuda_test::kjv_tiny(), cuda_test::gemma2_2b()};
   const std::string& id = GetParam();
-  const bool is_h16 = id.size() > 4 && id.compare(id.size() - 4, 4, "_h16") == 0;
+  const bool is_h16 = id.ends_with("_h16");
   // attention_h16 takes its softmax weights in binary16 (relative to a running
   // maximum), which the reference keeps exact: about 2^-12 relative per weight.
   const double bound = id == "attention_h16" ? kMaxRelL2AttentionH16 : is_h16 ? kMaxRelL2TensorCores : kMaxRelL2;

@@ -78,9 +78,6 @@ inline std::vector<Symbols> path_shapes(const std::string& kernel, const ModelSh
   const int64_t e = v.n_embd, f = v.n_ff, vocab = v.n_vocab;
   const int64_t qc = int64_t{v.n_head} * v.head_dim, kc = int64_t{v.n_head_kv} * v.head_dim;
   auto starts = [&](const char* prefix) { return kernel.rfind(prefix, 0) == 0; };
-  auto ends = [&](const std::string& suffix) {
-    return kernel.size() > suffix.size() && kernel.compare(kernel.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
   if (starts("embed_")) return {{{"E", e}, {"V", vocab}}};
   if (starts("matmul_norm_")) {
     // q, k, v of the fused paths, and a ragged row count (no whole row group).
@@ -91,12 +88,12 @@ inline std::vector<Symbols> path_shapes(const std::string& kernel, const ModelSh
     std::set<std::pair<int64_t, int64_t>> kn = {{e, qc}, {e, kc}, {qc, e}, {f, e}, {e, vocab}};
     // The 8-bit activation kernels walk row groups, the tensor-core ones tiles
     // of rows: a ragged last group or tile too.
-    if (ends("_x8") || ends("_h16")) kn.insert({e, kc + 3});
+    if (kernel.ends_with("_x8") || kernel.ends_with("_h16")) kn.insert({e, kc + 3});
     std::vector<Symbols> out;
     for (const auto& [k, n] : kn) out.push_back({{"K", k}, {"N", n}});
     return out;
   }
-  if (starts("ffn_gate_up_") && (ends("_x8") || ends("_h16"))) {
+  if (starts("ffn_gate_up_") && (kernel.ends_with("_x8") || kernel.ends_with("_h16"))) {
     return {{{"E", e}, {"F", f}}, {{"E", e}, {"F", f + 5}}};
   }
   if (starts("ffn_gate_up_")) return {{{"E", e}, {"F", f}}};
